@@ -1,0 +1,197 @@
+//! Proxy load harness: added latency and throughput of the gateway in front of the mock
+//! upstream, measured against calling the mock directly in the same run, plus the
+//! gateway's memory under many concurrent streams.
+//!
+//! Run with `benches/run-proxy-bench.sh` (builds release binaries first).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use portcullis_benches::{Latencies, Service, claude_code_sized_body, free_port, release_binary, rss_kib, wait_ready};
+use sha2::Digest;
+
+#[derive(Parser)]
+struct Args {
+    /// Requests per measurement at each concurrency level.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrency: Vec<usize>,
+    /// Concurrent slow streams for the memory measurement (0 = skip).
+    #[arg(long, default_value_t = 1000)]
+    streams: usize,
+}
+
+const GATEWAY_KEY: &str = "pcl_bench_key";
+
+fn gateway_config(upstream: &str, port: u16) -> String {
+    let hash = hex::encode(sha2::Sha256::digest(GATEWAY_KEY.as_bytes()));
+    format!(
+        "listen = \"127.0.0.1:{port}\"\n[upstream]\nurl = \"{upstream}\"\n[log]\nlevel = \"warn\"\n\
+         [[projects]]\nname = \"bench\"\ntenant = \"bench\"\n[[keys]]\nproject = \"bench\"\nhash = \"sha256:{hash}\"\n"
+    )
+}
+
+/// One full request: send, read the whole streamed body.
+async fn one(client: &reqwest::Client, url: &str, body: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let response = client
+        .post(url)
+        .header("x-api-key", "sk-ant-bench")
+        .header("x-portcullis-key", GATEWAY_KEY)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("status {}", response.status()));
+    }
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        chunk.map_err(|e| e.to_string())?;
+    }
+    Ok(started.elapsed())
+}
+
+async fn run_level(client: &reqwest::Client, url: &str, body: &Arc<String>, requests: usize, concurrency: usize) -> (Latencies, f64, usize) {
+    let started = Instant::now();
+    let per_worker = requests.div_ceil(concurrency);
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.to_string();
+        let body = body.clone();
+        workers.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(per_worker);
+            let mut errors = 0;
+            for _ in 0..per_worker {
+                match one(&client, &url, &body).await {
+                    Ok(d) => samples.push(d),
+                    Err(_) => errors += 1,
+                }
+            }
+            (samples, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for worker in workers {
+        if let Ok((samples, e)) = worker.await {
+            all.extend(samples);
+            errors += e;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let throughput = all.len() as f64 / elapsed;
+    (Latencies::new(all), throughput, errors)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let mock_port = free_port().map_err(|e| e.to_string())?;
+    let gateway_port = free_port().map_err(|e| e.to_string())?;
+    let mock_url = format!("http://127.0.0.1:{mock_port}");
+    let gateway_url = format!("http://127.0.0.1:{gateway_port}");
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(&config_path, gateway_config(&mock_url, gateway_port)).map_err(|e| e.to_string())?;
+
+    let _mock = Service::spawn(
+        "mock-upstream",
+        Command::new(release_binary("mock-upstream")).args(["--listen", &format!("127.0.0.1:{mock_port}")]),
+    )
+    .map_err(|e| format!("mock-upstream: {e} (run benches/run-proxy-bench.sh)"))?;
+    let gateway = Service::spawn("gateway", Command::new(release_binary("gateway")).arg("--config").arg(&config_path))
+        .map_err(|e| format!("gateway: {e} (run benches/run-proxy-bench.sh)"))?;
+    if !wait_ready(&format!("{mock_url}/v1/models"), Duration::from_secs(10)).await
+        || !wait_ready(&format!("{gateway_url}/health"), Duration::from_secs(10)).await
+    {
+        return Err("services did not become ready".into());
+    }
+
+    let body = Arc::new(claude_code_sized_body(true));
+    println!("request body: {} bytes, streaming response", body.len());
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).tcp_nodelay(true).build().map_err(|e| e.to_string())?;
+    let direct = format!("{mock_url}/v1/messages");
+    let proxied = format!("{gateway_url}/v1/messages");
+    // Warm both paths (connection pools, page cache).
+    run_level(&client, &direct, &body, 200, 4).await;
+    run_level(&client, &proxied, &body, 200, 4).await;
+
+    println!("| concurrency | path | p50 | p99 | throughput | errors |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for &concurrency in &args.concurrency {
+        let (d, d_rps, d_err) = run_level(&client, &direct, &body, args.requests, concurrency).await;
+        let (g, g_rps, g_err) = run_level(&client, &proxied, &body, args.requests, concurrency).await;
+        println!("| {concurrency} | direct | {:.0} µs | {:.0} µs | {d_rps:.0} req/s | {d_err} |", us(d.percentile(50.0)), us(d.percentile(99.0)));
+        println!("| {concurrency} | gateway | {:.0} µs | {:.0} µs | {g_rps:.0} req/s | {g_err} |", us(g.percentile(50.0)), us(g.percentile(99.0)));
+        println!(
+            "| {concurrency} | **added** | **{:.0} µs** | **{:.0} µs** | | |",
+            us(g.percentile(50.0)) - us(d.percentile(50.0)),
+            us(g.percentile(99.0)) - us(d.percentile(99.0))
+        );
+    }
+
+    if args.streams > 0 {
+        let slow = Arc::new(claude_code_sized_body(true).replace("[[mock:words=40]]", "[[mock:words=60]]"));
+        let (rss_before, _) = rss_kib(gateway.pid()).unwrap_or((0, 0));
+        let mut tasks = Vec::new();
+        let stream_client = reqwest::Client::builder().pool_max_idle_per_host(0).build().map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        for _ in 0..args.streams {
+            let client = stream_client.clone();
+            let url = proxied.clone();
+            let body = slow.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = client
+                    .post(&url)
+                    .header("x-api-key", "sk-ant-bench")
+                    .header("x-portcullis-key", GATEWAY_KEY)
+                    .header("x-mock-chunk-delay-ms", "100")
+                    .body(body.to_string())
+                    .send()
+                    .await;
+                let Ok(response) = response else { return false };
+                let mut stream = response.bytes_stream();
+                while let Some(chunk) = stream.next().await {
+                    if chunk.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }));
+        }
+        let mut peak = 0;
+        while !tasks.iter().all(|t| t.is_finished()) {
+            if let Some((rss, _)) = rss_kib(gateway.pid()) {
+                peak = peak.max(rss);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut ok = 0;
+        for task in tasks {
+            if matches!(task.await, Ok(true)) {
+                ok += 1;
+            }
+        }
+        let (_, hwm) = rss_kib(gateway.pid()).unwrap_or((0, 0));
+        println!(
+            "\n{} concurrent streams ({ok} completed in {:.1} s): gateway RSS before {:.1} MB, peak sampled {:.1} MB, VmHWM {:.1} MB",
+            args.streams,
+            started.elapsed().as_secs_f64(),
+            rss_before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! Token usage read from upstream responses.
+//!
+//! [`UsageTap`] is fed every chunk the gateway relays to the client, *after*
+//! (or while) the chunk is handed on: it borrows the bytes, never holds the
+//! chunk, and keeps only the few SSE events it needs (`message_start`,
+//! `message_delta`, `error`). Large `content_block_delta` events are skipped
+//! without copying their data, so a long stream costs a line scan and nothing
+//! else. Events split across chunks at any byte are handled.
+//!
+//! [`UsageTap::from_json_response`] reads the same numbers from a
+//! non-streaming Messages API response.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Tokens and outcome of one Messages API response.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub stop_reason: Option<String>,
+    /// `"<error.type>: <error.message>"` of an `error` event in the stream or
+    /// of an error body of a non-streaming response.
+    pub stream_error: Option<String>,
+}
+
+/// Longest SSE line kept while looking for usage; a longer line in an event
+/// we need is dropped (and its event ignored) rather than buffered without bound.
+const MAX_KEPT_LINE: usize = 256 * 1024;
+
+/// Events that never carry usage: their data lines are skipped, not buffered.
+const SKIPPED_EVENTS: [&str; 4] = [
+    "content_block_delta",
+    "content_block_start",
+    "content_block_stop",
+    "ping",
+];
+
+/// Incremental SSE parser extracting [`Usage`] from a Messages API stream.
+#[derive(Debug, Default)]
+pub struct UsageTap {
+    usage: Usage,
+    /// Bytes of the current, incomplete line (only while the line is kept).
+    line: Vec<u8>,
+    /// Length of the current line so far, kept or not (0 = at line start).
+    line_len: usize,
+    /// The current line is longer than [`MAX_KEPT_LINE`]: its bytes are dropped.
+    line_overflowed: bool,
+    /// `event:` name of the event being read.
+    event_name: Option<String>,
+    /// The current event is one of [`SKIPPED_EVENTS`]: ignore its data lines.
+    skipping: bool,
+    /// Concatenated `data:` lines of the current event.
+    data: Vec<u8>,
+    /// The current event lost a line to the size cap: do not interpret it.
+    event_damaged: bool,
+}
+
+impl UsageTap {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feed the next chunk exactly as relayed to the client.
+    pub fn observe(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            match rest.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.take_partial(&rest[..end]);
+                    self.end_line();
+                    rest = &rest[end + 1..];
+                }
+                None => {
+                    self.take_partial(rest);
+                    rest = &[];
+                }
+            }
+        }
+    }
+
+    /// Usage seen so far.
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// End of stream: interpret a last event that had no terminating blank
+    /// line, and return the usage.
+    pub fn finish(mut self) -> Usage {
+        if self.line_len > 0 {
+            self.end_line();
+        }
+        self.dispatch();
+        self.usage
+    }
+
+    /// Usage of a non-streaming response body (`{"type":"message","usage":..}`
+    /// or an error body). Unparseable bodies give all zeros.
+    pub fn from_json_response(body: &[u8]) -> Usage {
+        let mut usage = Usage::default();
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            apply_usage(&mut usage, value.get("usage"));
+            if let Some(reason) = value.get("stop_reason").and_then(Value::as_str) {
+                usage.stop_reason = Some(reason.to_owned());
+            }
+            if value.get("type").and_then(Value::as_str) == Some("error") {
+                usage.stream_error = Some(describe_error(&value));
+            }
+        }
+        usage
+    }
+
+    fn take_partial(&mut self, bytes: &[u8]) {
+        if self.skipping {
+            // Only the blank line that ends the event matters here: remember
+            // the first byte of the line (to tell a lone "\r" from data), copy
+            // nothing else.
+            if self.line_len == 0
+                && let Some(&first) = bytes.first()
+            {
+                self.line.push(first);
+            }
+            self.line_len += bytes.len();
+            return;
+        }
+        self.line_len += bytes.len();
+        self.keep_bytes(bytes);
+    }
+
+    fn keep_bytes(&mut self, bytes: &[u8]) {
+        if self.line_overflowed {
+            return;
+        }
+        if self.line.len() + bytes.len() > MAX_KEPT_LINE {
+            self.line_overflowed = true;
+            self.line.clear();
+            return;
+        }
+        self.line.extend_from_slice(bytes);
+    }
+
+    fn end_line(&mut self) {
+        let overflowed = std::mem::take(&mut self.line_overflowed);
+        let empty = self.line_len == 0 || (self.line_len == 1 && self.line == b"\r");
+        let mut line = std::mem::take(&mut self.line);
+        self.line_len = 0;
+        if empty {
+            self.dispatch();
+            return;
+        }
+        if overflowed {
+            if !self.skipping {
+                self.event_damaged = true;
+            }
+            return;
+        }
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if let Some(value) = field_value(&line, b"event") {
+            let name = String::from_utf8_lossy(value).into_owned();
+            self.skipping = SKIPPED_EVENTS.contains(&name.as_str());
+            self.event_name = Some(name);
+        } else if self.skipping {
+            // data/id/retry lines of an event we do not need.
+        } else if let Some(value) = field_value(&line, b"data") {
+            if !self.data.is_empty() {
+                self.data.push(b'\n');
+            }
+            if self.data.len() + value.len() > MAX_KEPT_LINE {
+                self.event_damaged = true;
+            } else {
+                self.data.extend_from_slice(value);
+            }
+        }
+        // Reuse the allocation for the next line.
+        line.clear();
+        self.line = line;
+    }
+
+    /// A blank line ends an event: interpret it and reset.
+    fn dispatch(&mut self) {
+        let name = self.event_name.take();
+        let skipping = std::mem::take(&mut self.skipping);
+        let damaged = std::mem::take(&mut self.event_damaged);
+        let data = std::mem::take(&mut self.data);
+        if skipping || damaged || data.is_empty() {
+            return;
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(&data) else {
+            return;
+        };
+        // The data's own `type` names the event when there was no `event:` line.
+        let kind = name
+            .as_deref()
+            .or_else(|| value.get("type").and_then(Value::as_str))
+            .unwrap_or_default();
+        match kind {
+            "message_start" => {
+                apply_usage(&mut self.usage, value.get("message").and_then(|m| m.get("usage")));
+            }
+            "message_delta" => {
+                apply_usage(&mut self.usage, value.get("usage"));
+                if let Some(reason) = value
+                    .get("delta")
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
+                    self.usage.stop_reason = Some(reason.to_owned());
+                }
+            }
+            "error" => self.usage.stream_error = Some(describe_error(&value)),
+            _ => {}
+        }
+    }
+}
+
+/// The value of an SSE field line `name: value` / `name:value`.
+fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let rest = line.strip_prefix(name)?.strip_prefix(b":")?;
+    Some(rest.strip_prefix(b" ").unwrap_or(rest))
+}
+
+/// Overwrite the counters present in a `usage` object. Anthropic's counts are
+/// cumulative (message_delta repeats the totals so far), so assignment, not
+/// addition, is right.
+fn apply_usage(usage: &mut Usage, object: Option<&Value>) {
+    let Some(object) = object else { return };
+    let read = |key: &str| object.get(key).and_then(Value::as_u64);
+    if let Some(n) = read("input_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = read("output_tokens") {
+        usage.output_tokens = n;
+    }
+    if let Some(n) = read("cache_creation_input_tokens") {
+        usage.cache_creation_input_tokens = n;
+    }
+    if let Some(n) = read("cache_read_input_tokens") {
+        usage.cache_read_input_tokens = n;
+    }
+}
+
+fn describe_error(value: &Value) -> String {
+    let error = value.get("error");
+    let kind = error
+        .and_then(|e| e.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("error");
+    match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
+        Some(message) => format!("{kind}: {message}"),
+        None => kind.to_owned(),
+    }
+}

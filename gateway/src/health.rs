@@ -1,0 +1,29 @@
+//! `GET /health`: liveness plus the state of each dependency the gateway uses.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+
+use crate::state::AppState;
+
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let config = state.config();
+    let stats = &state.upstream_stats;
+    let last_failure = stats.last_failure_ms.load(Ordering::Relaxed);
+    Json(serde_json::json!({
+        "status": "healthy",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started_at.elapsed().as_secs(),
+        "dependencies": {
+            "upstream": {
+                "url": config.upstream.base_url,
+                "responses": stats.responses.load(Ordering::Relaxed),
+                "failures": stats.failures.load(Ordering::Relaxed),
+                "last_failure_unix_ms": if last_failure == 0 { serde_json::Value::Null } else { last_failure.into() },
+            },
+        },
+        "projects": config.projects.len(),
+    }))
+}

@@ -1,0 +1,54 @@
+//! Portcullis gateway: a drop-in security proxy for the Anthropic API.
+//!
+//! Teams point `ANTHROPIC_BASE_URL` at the gateway. Each request passes through, in order:
+//!
+//! 1. **Connection limits** (hyper): hard caps on header count and size; breaches of the
+//!    configured limits get an Anthropic-shaped 431 from [`limits::enforce_header_limits`].
+//! 2. **Routing** ([`build_router`]): `/v1/*` and `/api/v1/anthropic/v1/*` are proxied;
+//!    `/health` and `/api/v1/auth/token` are served locally; anything else is a 404.
+//! 3. **Identity** ([`auth::authenticate`]): gateway key header or JWT; failures are 401
+//!    with `x-should-retry: false` and nothing is forwarded.
+//! 4. **Body limit** ([`proxy::body`]): the body is read whole (it must be inspected) up to
+//!    the configured size, else 413.
+//! 5. **Upstream** ([`proxy`]): method, path, query, filtered headers and the original
+//!    body bytes are sent; connect and response-header timeouts apply.
+//! 6. **Relay** ([`proxy::relay`]): status, headers and body chunks stream back as they
+//!    arrive, with an idle timeout; a client disconnect cancels the upstream request.
+//!
+//! `main.rs` is thin: everything is in this library so tests drive the real router
+//! in-process.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod limits;
+pub mod proxy;
+pub mod secret;
+pub mod server;
+pub mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+/// The gateway's HTTP routes; see the crate docs for the order each request goes through.
+pub fn build_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/api/v1/auth/token", post(auth::token_endpoint::issue_token))
+        .route("/v1/{*rest}", any(proxy::handle))
+        .route("/api/v1/anthropic/v1/{*rest}", any(proxy::handle))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce_header_limits))
+        .with_state(state)
+}
+
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> GatewayError {
+    GatewayError::NotFound { method: method.to_string(), path: uri.path().to_string() }
+}

@@ -1,0 +1,83 @@
+//! Shared state of a running gateway: the current config (swapped on reload) and the
+//! upstream HTTP client with its connection pool.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::config::{self, Config, ConfigError};
+
+pub struct AppState {
+    config: RwLock<Arc<Config>>,
+    config_path: Option<PathBuf>,
+    pub http: reqwest::Client,
+    pub started_at: Instant,
+    pub upstream_stats: UpstreamStats,
+}
+
+/// Counters the health endpoint reports about the upstream, updated on every request.
+#[derive(Default)]
+pub struct UpstreamStats {
+    pub responses: AtomicU64,
+    pub failures: AtomicU64,
+    /// Unix ms of the last failure to connect or to get headers in time (0 = never).
+    pub last_failure_ms: AtomicU64,
+}
+
+impl UpstreamStats {
+    pub fn record_failure(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        self.last_failure_ms.store(now, Ordering::Relaxed);
+    }
+}
+
+impl AppState {
+    pub fn new(config: Config, config_path: Option<PathBuf>) -> Result<AppState, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.upstream.connect_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .tcp_nodelay(true)
+            // A proxy relays redirects to its client; it never follows them itself.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
+        Ok(AppState {
+            config: RwLock::new(Arc::new(config)),
+            config_path,
+            http,
+            started_at: Instant::now(),
+            upstream_stats: UpstreamStats::default(),
+        })
+    }
+
+    /// The config in force; a request keeps the snapshot it started with.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-read the config file (SIGHUP). Projects, keys, clients and policies take effect
+    /// for the next request; `listen` and `upstream` need a restart and are kept.
+    pub fn reload(&self) -> Result<(), ConfigError> {
+        let mut fresh = config::load(self.config_path.as_deref())?;
+        let current = self.config();
+        if fresh.listen != current.listen || fresh.upstream.base_url != current.upstream.base_url {
+            tracing::warn!("listen and upstream.url changes take effect only after a restart");
+        }
+        fresh.listen = current.listen;
+        fresh.upstream = current.upstream.clone();
+        let mut guard = match self.config.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(fresh);
+        Ok(())
+    }
+}

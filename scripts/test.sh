@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: installs what the tests need (Debian nats-server and
+# clickhouse-server, a Python venv with the pinned anthropic SDK), then lints and
+# runs the whole workspace's tests against real servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+echo "== cargo clippy (lints deny unwrap/expect/panic outside tests)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
