@@ -9,7 +9,7 @@
 //! whose publish or ack fails goes to the spool and is republished with the
 //! same `Nats-Msg-Id`, so a publish that did land is deduplicated by the stream.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -189,7 +189,7 @@ impl Publisher {
     }
 
     /// Core-NATS copy for live views: best effort, never spooled.
-    async fn publish_live(&self, event: &SecurityEvent) {
+    async fn publish_live(&mut self, event: &SecurityEvent) {
         let subject = subject_for(&self.cfg.live_subject_prefix, &event.tenant);
         match event.to_json() {
             Ok(json) => {
@@ -323,7 +323,7 @@ impl Publisher {
             }
         }
         let (futures, positions): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
-        let results = futures_util::future::join_all(futures).await;
+        let results = futures_util::future::join_all(futures.into_iter().map(IntoFuture::into_future)).await;
         let mut committed = None;
         let mut count = 0u64;
         for (result, pos) in results.into_iter().zip(positions) {

@@ -254,3 +254,126 @@ fn describe_error(value: &Value) -> String {
         None => kind.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = concat!(
+        "event: message_start\n",
+        "data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"claude-sonnet-4-5\",\"stop_reason\":null,\"usage\":{\"input_tokens\":25,\"cache_creation_input_tokens\":100,\"cache_read_input_tokens\":2000,\"output_tokens\":1}}}\n",
+        "\n",
+        "event: content_block_start\n",
+        "data: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n",
+        "\n",
+        "event: ping\n",
+        "data: {\"type\": \"ping\"}\n",
+        "\n",
+        "event: content_block_delta\n",
+        "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello \\\"usage\\\": {\\\"output_tokens\\\": 999}\"}}\n",
+        "\n",
+        "event: content_block_stop\n",
+        "data: {\"type\":\"content_block_stop\",\"index\":0}\n",
+        "\n",
+        "event: message_delta\n",
+        "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}\n",
+        "\n",
+        "event: message_stop\n",
+        "data: {\"type\":\"message_stop\"}\n",
+        "\n",
+    );
+
+    fn expected() -> Usage {
+        Usage {
+            input_tokens: 25,
+            output_tokens: 15,
+            cache_creation_input_tokens: 100,
+            cache_read_input_tokens: 2000,
+            stop_reason: Some("end_turn".into()),
+            stream_error: None,
+        }
+    }
+
+    #[test]
+    fn whole_stream_in_one_chunk() {
+        let mut tap = UsageTap::new();
+        tap.observe(STREAM.as_bytes());
+        assert_eq!(tap.finish(), expected());
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_usage() {
+        let bytes = STREAM.as_bytes();
+        for split in 0..=bytes.len() {
+            let mut tap = UsageTap::new();
+            tap.observe(&bytes[..split]);
+            tap.observe(&bytes[split..]);
+            assert_eq!(tap.finish(), expected(), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_and_crlf() {
+        let crlf = STREAM.replace('\n', "\r\n");
+        let mut tap = UsageTap::new();
+        for b in crlf.as_bytes() {
+            tap.observe(std::slice::from_ref(b));
+        }
+        assert_eq!(tap.finish(), expected());
+    }
+
+    #[test]
+    fn mid_stream_error_is_reported() {
+        let stream = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":7,\"output_tokens\":1}}}\n\n",
+            "event: error\n",
+            "data: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n",
+        );
+        let mut tap = UsageTap::new();
+        tap.observe(stream.as_bytes());
+        assert_eq!(tap.usage().stream_error.as_deref(), Some("overloaded_error: Overloaded"));
+        let usage = tap.finish();
+        assert_eq!(usage.input_tokens, 7);
+        assert_eq!(usage.output_tokens, 1);
+    }
+
+    #[test]
+    fn data_without_event_line_and_unterminated_last_event() {
+        let stream = "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},\"usage\":{\"output_tokens\":3}}";
+        let mut tap = UsageTap::new();
+        tap.observe(stream.as_bytes());
+        let usage = tap.finish();
+        assert_eq!(usage.output_tokens, 3);
+        assert_eq!(usage.stop_reason.as_deref(), Some("max_tokens"));
+    }
+
+    #[test]
+    fn huge_deltas_are_not_buffered_and_garbage_is_harmless() {
+        let mut tap = UsageTap::new();
+        tap.observe(b"event: content_block_delta\ndata: ");
+        let big = vec![b'x'; 1024 * 1024];
+        tap.observe(&big);
+        assert!(tap.line.len() <= 1, "skipped event data must not be kept");
+        tap.observe(b"\n\n");
+        tap.observe(b"event: message_start\ndata: {not json\n\n\xff\xfe\n\n");
+        tap.observe(&big);
+        tap.observe(b"\n\n");
+        tap.observe(STREAM.as_bytes());
+        assert_eq!(tap.finish(), expected());
+    }
+
+    #[test]
+    fn non_streaming_response() {
+        let body = br#"{"id":"msg_1","type":"message","role":"assistant","content":[{"type":"text","text":"hi"}],"model":"m","stop_reason":"tool_use","usage":{"input_tokens":10,"output_tokens":4,"cache_creation_input_tokens":0,"cache_read_input_tokens":5}}"#;
+        let usage = UsageTap::from_json_response(body);
+        assert_eq!(usage.input_tokens, 10);
+        assert_eq!(usage.output_tokens, 4);
+        assert_eq!(usage.cache_read_input_tokens, 5);
+        assert_eq!(usage.stop_reason.as_deref(), Some("tool_use"));
+        let error = br#"{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}"#;
+        let usage = UsageTap::from_json_response(error);
+        assert_eq!(usage.stream_error.as_deref(), Some("authentication_error: invalid x-api-key"));
+        assert_eq!(UsageTap::from_json_response(b"not json"), Usage::default());
+    }
+}
