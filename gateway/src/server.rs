@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -24,6 +24,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
         .http1()
         .max_headers(limits.max_headers.saturating_mul(2).max(200))
         .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(64 * 1024))
+        .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
     builder.http2().max_header_list_size(u32::try_from(limits.max_header_bytes.saturating_mul(2)).unwrap_or(u32::MAX));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();

@@ -159,8 +159,11 @@ async fn upstream_errors_are_relayed_unchanged() {
         }
     }
     let response = stack
-        .post("/v1/messages", &simple_body("hi", false))
+        .client
+        .post(stack.url("/v1/messages"))
         .header("x-api-key", "sk-ant-invalid")
+        .header("x-portcullis-key", GATEWAY_KEY)
+        .body(simple_body("hi", false))
         .send()
         .await
         .unwrap();
