@@ -1,0 +1,328 @@
+//! The signature catalogue: every detector's stable id, category, confidence, pattern and
+//! candidate check.
+//!
+//! Patterns are written for the normalized view (ASCII after folding). Secret and PII
+//! patterns are case-sensitive; injection and jailbreak patterns are case-insensitive and
+//! use `\s*` between words so that they also match the despaced view, where letter-spaced
+//! words were joined. Word boundaries are ASCII (`(?-u:\b)`) so the lazy DFA never has to
+//! fall back to a slower engine. Injection and jailbreak detectors only look at text that
+//! can carry an attack into the conversation (user text, tool results, tool inputs,
+//! documents), not at the operator's system prompt or the model's own replies, which
+//! routinely quote such phrases.
+
+use crate::finding::Category;
+use crate::segments::SourceKind;
+use crate::validators::{self, Validator};
+
+/// How much of a match may be shown in `Finding::redacted`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Redact {
+    /// Nothing: `[REDACTED n bytes]`.
+    Full,
+    /// The longest of these public prefixes that the match starts with, then `…[REDACTED]`.
+    Prefixes(&'static [&'static str]),
+    /// The first `n` bytes (a public marker such as `AKIA`), then `…[REDACTED]`.
+    Leading(usize),
+}
+
+/// Where a detector applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    /// Every segment.
+    All,
+    /// Text that can smuggle instructions in: user text, tool results, tool inputs, documents.
+    Untrusted,
+    /// Tool results and documents only.
+    ToolOutput,
+}
+
+impl Scope {
+    pub(crate) fn applies(self, kind: SourceKind) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Untrusted => !matches!(kind, SourceKind::System | SourceKind::AssistantText),
+            Scope::ToolOutput => matches!(kind, SourceKind::ToolResult | SourceKind::Document),
+        }
+    }
+}
+
+pub(crate) struct DetectorDef {
+    pub id: &'static str,
+    pub category: Category,
+    pub confidence: f32,
+    pub tool_result_confidence: Option<f32>,
+    pub description: &'static str,
+    pub pattern: &'static str,
+    pub validate: Option<Validator>,
+    pub scope: Scope,
+    pub redact: Redact,
+}
+
+/// Trigger patterns appended to the set after the detectors: they do not produce findings,
+/// they tell the scanner which extra views to build.
+pub(crate) const TRIGGER_SPACED: &str = r"(?-u:\b)[A-Za-z](?:[ ._\-*/]{1,3}[A-Za-z]){3,}(?-u:\b)";
+pub(crate) const TRIGGER_ENCODED: &str = r"[A-Za-z0-9+/_\-]{24,}={0,2}";
+
+pub(crate) fn detectors() -> Vec<DetectorDef> {
+    use Category::*;
+    vec![
+        // ---------------------------------------------------------------- PII
+        DetectorDef {
+            id: "pii.us_ssn",
+            category: Pii,
+            confidence: 0.85,
+            tool_result_confidence: None,
+            description: "US Social Security number (AAA-GG-SSSS; area not 000/666/9xx, group not 00, serial not 0000)",
+            pattern: r"(?-u:\b)[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?-u:\b)",
+            validate: Some(validators::us_ssn),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.credit_card",
+            category: Pii,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "Payment card number: 13-19 digits, optional consistent separators, issuer prefix, Luhn checksum",
+            pattern: r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)",
+            validate: Some(validators::credit_card),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.email",
+            category: Pii,
+            confidence: 0.8,
+            tool_result_confidence: None,
+            description: "Email address (noreply-style addresses are ignored)",
+            pattern: r"(?-u:\b)[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}(?-u:\b)",
+            validate: Some(validators::email),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.phone",
+            category: Pii,
+            confidence: 0.7,
+            tool_result_confidence: None,
+            description: "Phone number: E.164 (+ and 8-15 digits) or US formats with separators; plain digit runs are not phones",
+            pattern: r"\+[0-9](?:[ .\-]?[0-9]){7,14}|\+1[ .\-]?\([0-9]{3}\)[ .\-]?[0-9]{3}[ .\-][0-9]{4}|(?:\([2-9][0-9]{2}\)[ ]?|(?-u:\b)[2-9][0-9]{2}[\-. ])[2-9][0-9]{2}[\-. ][0-9]{4}(?-u:\b)",
+            validate: Some(validators::phone),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.iban",
+            category: Pii,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "IBAN with valid ISO 7064 mod-97 checksum",
+            pattern: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?-u:\b)",
+            validate: Some(validators::iban),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.ipv4",
+            category: Pii,
+            confidence: 0.7,
+            tool_result_confidence: None,
+            description: "IPv4 address (loopback/private/unspecified at confidence 0.4; version-like strings skipped)",
+            pattern: r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
+            validate: Some(validators::ipv4),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "pii.ipv6",
+            category: Pii,
+            confidence: 0.6,
+            tool_result_confidence: None,
+            description: "IPv6 address (must parse; needs a digit so code paths like a::b do not match)",
+            pattern: r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}",
+            validate: Some(validators::ipv6),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        // ---------------------------------------------------------------- secrets
+        DetectorDef {
+            id: "secret.anthropic_key",
+            category: Secret,
+            confidence: 0.99,
+            tool_result_confidence: None,
+            description: "Anthropic API/admin key (sk-ant-...)",
+            pattern: r"sk-ant-[A-Za-z0-9_\-]{20,}",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Prefixes(&["sk-ant-"]),
+        },
+        DetectorDef {
+            id: "secret.openai_key",
+            category: Secret,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "OpenAI API key (sk-..., sk-proj-..., sk-svcacct-...)",
+            pattern: r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
+            validate: Some(validators::openai_key),
+            scope: Scope::All,
+            redact: Redact::Prefixes(&["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"]),
+        },
+        DetectorDef {
+            id: "secret.aws_access_key",
+            category: Secret,
+            confidence: 0.95,
+            tool_result_confidence: None,
+            description: "AWS access key id (AKIA..., ASIA..., and other IAM unique-id prefixes)",
+            pattern: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}(?-u:\b)",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Leading(4),
+        },
+        DetectorDef {
+            id: "secret.github_token",
+            category: Secret,
+            confidence: 0.97,
+            tool_result_confidence: None,
+            description: "GitHub token (ghp_, gho_, ghs_, ghu_, ghr_, github_pat_)",
+            pattern: r"(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Prefixes(&["github_pat_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_"]),
+        },
+        DetectorDef {
+            id: "secret.gitlab_token",
+            category: Secret,
+            confidence: 0.97,
+            tool_result_confidence: None,
+            description: "GitLab personal access token (glpat-...)",
+            pattern: r"glpat-[A-Za-z0-9_\-]{20,}",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Prefixes(&["glpat-"]),
+        },
+        DetectorDef {
+            id: "secret.slack_token",
+            category: Secret,
+            confidence: 0.95,
+            tool_result_confidence: None,
+            description: "Slack token (xoxb-, xoxa-, xoxp-, xoxr-, xoxs-)",
+            pattern: r"xox[baprs]-[A-Za-z0-9\-]{10,}",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Leading(5),
+        },
+        DetectorDef {
+            id: "secret.private_key",
+            category: Secret,
+            confidence: 0.99,
+            tool_result_confidence: None,
+            description: "PEM/OpenSSH/PGP private key block (-----BEGIN ... PRIVATE KEY-----)",
+            pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
+            validate: Some(validators::private_key),
+            scope: Scope::All,
+            redact: Redact::Prefixes(&["-----BEGIN"]),
+        },
+        DetectorDef {
+            id: "secret.jwt",
+            category: Secret,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "JSON Web Token (eyJ....eyJ....signature)",
+            pattern: r"(?-u:\b)eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*",
+            validate: None,
+            scope: Scope::All,
+            redact: Redact::Leading(3),
+        },
+        DetectorDef {
+            id: "secret.generic_assignment",
+            category: Secret,
+            confidence: 0.8,
+            tool_result_confidence: None,
+            description: "password=/secret:/api_key= style assignment whose value is high-entropy (>= 3.0 bits/byte, not a placeholder); the span covers the value",
+            pattern: r#"(?i)[A-Za-z0-9_\-]*(?:password|passwd|secret|api[_\-]?key|apikey|(?:auth|access|api|bearer|refresh|session|private)[_\-]?(?:token|key)|client[_\-]?secret|credentials?)["']?[ \t]*(?::=|=>|=|:)[ \t]*["']?[A-Za-z0-9+/=_\-.!@#$%^&*~?|]{8,}"#,
+            validate: Some(validators::secret_assignment),
+            scope: Scope::All,
+            redact: Redact::Full,
+        },
+        // ---------------------------------------------------------------- injection
+        DetectorDef {
+            id: "injection.instruction_override",
+            category: PromptInjection,
+            confidence: 0.9,
+            tool_result_confidence: Some(0.95),
+            description: "Instruction override: ignore/disregard/forget/override (all) previous/prior/above instructions/rules/prompts, forget everything above",
+            pattern: r"(?i)(?-u:\b)(?:ignore|disregard|forget|override|bypass|neglect|abandon|discard)\s*(?:(?:all|any|every|each|of|the|your|my|these|those|that|this|its)\s*){0,3}(?:previous|prior|preceding|above|earlier|former|initial|original|foregoing|old|system)\s*(?:(?:ai|assistant|system|safety|model|given|the|of|and|instructions|rules)\s*){0,2}(?:instructions?|rules?|prompts?|directions?|directives?|guidelines?|commands?|guidance|constraints|programming|orders|context)(?-u:\b)|(?i)(?-u:\b)(?:forget|ignore|disregard)\s*(?:everything|all\s*(?:that|of\s*that)?)\s*(?:above|(?:you\s*(?:were|have\s*been|'ve\s*been)\s*told))",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.system_prompt_exfiltration",
+            category: PromptInjection,
+            confidence: 0.85,
+            tool_result_confidence: Some(0.9),
+            description: "System prompt exfiltration: reveal/print/repeat your system prompt or instructions, repeat the words above",
+            pattern: r"(?i)(?-u:\b)(?:reveal|print|repeat|show|output|display|dump|leak|disclose|recite|spell\s*out|tell\s*me|give\s*me|write\s*out|what\s*(?:is|are|was|were))\s*(?:me\s*)?(?:back\s*)?(?:all\s*)?(?:of\s*)?(?:your|the)\s*(?:(?:full|entire|exact|complete|original|initial|hidden|secret|current|real)\s*)?(?:system\s*(?:prompt|message|instructions)|(?:initial|original|hidden|secret)\s*(?:prompt|instructions)|prompt\s*above)(?-u:\b)|(?i)(?-u:\b)(?:reveal|print|repeat|show|output|dump|leak|disclose|recite)\s*(?:me\s*)?(?:all\s*)?(?:of\s*)?your\s*(?:instructions|prompt|rules|guidelines)(?-u:\b)|(?i)(?-u:\b)what\s*(?:are|were)\s*your\s*(?:(?:original|initial|exact|real|secret|hidden)\s*)?(?:instructions|rules|directives)(?-u:\b)|(?i)(?-u:\b)(?:repeat|print|output)\s*(?:all\s*)?(?:the\s*)?(?:words|text|everything|content)\s*(?:above|before\s*this)(?-u:\b)",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.fake_turn",
+            category: PromptInjection,
+            confidence: 0.8,
+            tool_result_confidence: Some(0.9),
+            description: "Fake conversation turn or chat-template marker embedded in text (\\n\\nHuman:, \\n\\nAssistant:, <|im_start|>, [SYSTEM], </system>, ### System:)",
+            pattern: r"\n[ \t]*\r?\n[ \t]*(?:Human|Assistant|System)[ \t]*:|<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id)\|>|\[/?(?:SYSTEM|INST|SYS)\]|<</?SYS>>|</?system>|(?m:^)[ \t]*#{2,}[ \t]*(?:System|SYSTEM|Assistant|Instruction|Instructions|Human)[ \t]*:",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.hidden_instruction",
+            category: PromptInjection,
+            confidence: 0.55,
+            tool_result_confidence: Some(0.8),
+            description: "Instructions aimed at the AI inside data (\"AI assistant: you must now ...\", \"note to the AI\", \"if you are an AI\"); high confidence in tool results",
+            pattern: r"(?i)(?-u:\b)(?:ai|assistant|claude|chatbot|llm|agent|language\s*model)\s*[:,]\s*(?:you\s*)?(?:must|should|shall|need\s*to|have\s*to|are\s*(?:now\s*)?(?:required|instructed|ordered)\s*to|will\s*now)(?-u:\b)|(?i)(?-u:\b)(?:note|message|instructions?|attention|important)\s*(?:to|for)\s*(?:the\s*|any\s*|all\s*)?(?:ai|assistant|llm|language\s*model|agent|claude|chatbot)s?(?-u:\b)|(?i)(?-u:\b)if\s*you\s*are\s*(?:an?\s*)?(?:ai|assistant|llm|language\s*model|ai\s*agent|claude)(?-u:\b)\s*(?:reading|processing|,)",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.html_comment_instruction",
+            category: PromptInjection,
+            confidence: 0.6,
+            tool_result_confidence: Some(0.6),
+            description: "HTML comment in tool output or a document that addresses the AI or carries instructions",
+            pattern: r"<!--",
+            validate: Some(validators::html_comment_instruction),
+            scope: Scope::ToolOutput,
+            redact: Redact::Full,
+        },
+        // ---------------------------------------------------------------- jailbreak
+        DetectorDef {
+            id: "jailbreak.dan_roleplay",
+            category: Jailbreak,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "DAN-style role-play: you are now DAN, do anything now, developer mode enabled",
+            pattern: r"(?i)(?-u:\b)you\s*are\s*(?:now\s*)?(?:going\s*to\s*(?:act\s*as|be)\s*)?(?-i:DAN|STAN|DUDE)(?-u:\b)|(?i)(?-u:\b)do\s*anything\s*now(?-u:\b)|(?i)(?-u:\b)(?:developer|dev|god|jailbreak|jailbroken|unrestricted|dan)\s*mode\s*(?:is\s*)?(?:now\s*)?(?:enabled|activated|on|engaged)(?-u:\b)|(?i)(?-u:\b)(?:enable|activate|enter)\s*(?:developer|god|jailbreak|dan)\s*mode(?-u:\b)",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "jailbreak.no_restrictions",
+            category: Jailbreak,
+            confidence: 0.85,
+            tool_result_confidence: None,
+            description: "Asks the model to act without restrictions: pretend you have no restrictions, no longer bound by rules",
+            pattern: r"(?i)(?-u:\b)(?:pretend|act|behave|imagine|roleplay|role-play)\s*(?:as\s*if\s*|like\s*|that\s*)?you\s*(?:have|had|are\s*under|operate\s*with|are\s*bound\s*by)\s*no\s*(?:(?:ethical|moral|safety|content|more)\s*)?(?:restrictions|limits|limitations|rules|filters|guidelines|boundaries|constraints|content\s*polic(?:y|ies))(?-u:\b)|(?i)(?-u:\b)(?:no\s*longer|not)\s*bound\s*by\s*(?:any\s*)?(?:rules|restrictions|guidelines|polic(?:y|ies)|openai|anthropic)(?-u:\b)|(?i)(?-u:\b)(?:without|free\s*(?:of|from))\s*(?:any\s*)?(?:ethical|moral|safety)\s*(?:restrictions|guidelines|constraints|limits|filters)(?-u:\b)",
+            validate: None,
+            scope: Scope::Untrusted,
+            redact: Redact::Full,
+        },
+    ]
+}
+

@@ -1,0 +1,309 @@
+//! Checks that turn a regex candidate into a finding: checksums, validity rules, entropy
+//! and context. Each takes the whole scanned text and the candidate's byte range (so it
+//! can look at neighbours) and returns the final range and confidence, or `None` to drop
+//! the candidate.
+
+use std::net::Ipv6Addr;
+use std::ops::Range;
+
+/// A validator's verdict: the (possibly adjusted) range and the confidence.
+pub(crate) type Validated = Option<(Range<usize>, f32)>;
+
+/// Signature of a candidate check.
+pub(crate) type Validator = fn(&str, Range<usize>, f32) -> Validated;
+
+fn digits(s: &str) -> Vec<u8> {
+    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+}
+
+fn byte_before(text: &str, r: &Range<usize>) -> Option<u8> {
+    r.start.checked_sub(1).and_then(|i| text.as_bytes().get(i).copied())
+}
+
+fn byte_after(text: &str, r: &Range<usize>) -> Option<u8> {
+    text.as_bytes().get(r.end).copied()
+}
+
+/// Luhn (mod 10) checksum over decimal digits.
+pub fn luhn_valid(ds: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &d) in ds.iter().rev().enumerate() {
+        let mut v = u32::from(d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    !ds.is_empty() && sum % 10 == 0
+}
+
+/// Payment card numbers: 13–19 digits, consistent separators, a known issuer prefix and
+/// a valid Luhn checksum.
+pub(crate) fn credit_card(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let s = &text[r.clone()];
+    let ds = digits(s);
+    if !(13..=19).contains(&ds.len()) || !luhn_valid(&ds) {
+        return None;
+    }
+    let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
+    if seps.windows(2).any(|w| w[0] != w[1]) {
+        return None; // "1234 5678-..." mixes separators: not a formatted card number
+    }
+    if matches!(byte_before(text, &r), Some(b'.' | b'-' | b'+' | b'/'))
+        || matches!(byte_after(text, &r), Some(b'-' | b'/'))
+    {
+        return None; // part of a decimal, an id or a path
+    }
+    let prefix2 = u32::from(ds[0]) * 10 + u32::from(ds[1]);
+    let prefix4 = prefix2 * 100 + u32::from(ds[2]) * 10 + u32::from(ds[3]);
+    let known = match ds[0] {
+        4 => true,                                                    // Visa
+        5 => (51..=55).contains(&prefix2),                            // Mastercard
+        2 => (2221..=2720).contains(&prefix4),                        // Mastercard 2-series
+        3 => matches!(prefix2, 34 | 37 | 35 | 36 | 38 | 30),          // Amex, JCB, Diners
+        6 => prefix4 == 6011 || prefix2 == 65 || (644..=649).contains(&(prefix4 / 10)), // Discover
+        _ => false,
+    };
+    known.then_some((r, conf))
+}
+
+/// US SSN: `AAA-GG-SSSS` (dashes or spaces, consistently) with the SSA validity rules: area
+/// not 000, 666 or 9xx; group not 00; serial not 0000.
+pub(crate) fn us_ssn(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let s = &text[r.clone()];
+    let ds = digits(s);
+    if ds.len() != 9 {
+        return None;
+    }
+    let seps: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_digit()).collect();
+    if seps.len() != 2 || seps[0] != seps[1] {
+        return None;
+    }
+    if matches!(byte_before(text, &r), Some(b'-' | b'.' | b'+' | b'/'))
+        || matches!(byte_after(text, &r), Some(b'-' | b'/'))
+        || (byte_after(text, &r) == Some(b'.')
+            && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
+    {
+        return None; // part of a longer number / date / id
+    }
+    let area = u32::from(ds[0]) * 100 + u32::from(ds[1]) * 10 + u32::from(ds[2]);
+    let group = ds[3] * 10 + ds[4];
+    let serial = ds[5..].iter().fold(0u32, |a, &d| a * 10 + u32::from(d));
+    let valid = area != 0 && area != 666 && area < 900 && group != 0 && serial != 0;
+    valid.then_some((r, conf))
+}
+
+/// IBAN: country code, check digits, BBAN; length 15–34 and ISO 7064 mod-97 == 1.
+pub(crate) fn iban(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let compact: Vec<u8> = text[r.clone()].bytes().filter(|b| *b != b' ').collect();
+    if !(15..=34).contains(&compact.len()) {
+        return None;
+    }
+    let (head, rest) = compact.split_at(4);
+    let mut remainder = 0u32;
+    for &b in rest.iter().chain(head) {
+        let v = match b {
+            b'0'..=b'9' => u32::from(b - b'0'),
+            b'A'..=b'Z' => u32::from(b - b'A') + 10,
+            _ => return None,
+        };
+        remainder = if v >= 10 { (remainder * 100 + v) % 97 } else { (remainder * 10 + v) % 97 };
+    }
+    (remainder == 1).then_some((r, conf))
+}
+
+/// Phone numbers: E.164 (`+` then 8–15 digits) or US formats with separators. A North
+/// American number needs a valid area code and exchange (first digit 2–9). Plain digit
+/// runs never reach here: the patterns require `+` or separators.
+pub(crate) fn phone(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    if byte_before(text, &r).is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'/' | b'-' | b'_'))
+        || byte_after(text, &r).is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'/'))
+    {
+        return None;
+    }
+    if byte_after(text, &r) == Some(b'.') && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit) {
+        return None; // a version number or decimal
+    }
+    let s = &text[r.clone()];
+    let ds = digits(s);
+    if s.starts_with('+') {
+        if !(8..=15).contains(&ds.len()) {
+            return None;
+        }
+        if ds[0] == 1 && (ds.len() != 11 || ds[1] < 2 || ds[4] < 2) {
+            return None;
+        }
+        return Some((r, conf));
+    }
+    let national = match ds.len() {
+        10 => &ds[..],
+        11 if ds[0] == 1 => &ds[1..],
+        _ => return None,
+    };
+    (national[0] >= 2 && national[3] >= 2).then_some((r, conf))
+}
+
+/// IPv4 dotted quads; drops version-like neighbours (`1.2.3.4.5`) and lowers confidence for
+/// loopback, private and unspecified addresses.
+pub(crate) fn ipv4(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    if matches!(byte_before(text, &r), Some(b'.' | b'-' | b'_'))
+        || byte_before(text, &r).is_some_and(|b| b.is_ascii_alphanumeric())
+        || (byte_after(text, &r) == Some(b'.')
+            && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
+        || byte_after(text, &r).is_some_and(|b| b.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let octets: Vec<u8> = text[r.clone()].split('.').filter_map(|o| o.parse().ok()).collect();
+    let [a, b, ..] = octets[..] else { return None };
+    let reserved = a == 0 || a == 127 || a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168);
+    Some((r, if reserved { conf.min(0.4) } else { conf }))
+}
+
+/// IPv6: must parse, have at least two non-empty groups and a decimal digit (so Rust paths
+/// such as `a::b` or `std::io` are not addresses).
+pub(crate) fn ipv6(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    if byte_before(text, &r).is_some_and(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_')
+        || byte_after(text, &r).is_some_and(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_')
+    {
+        return None;
+    }
+    let s = &text[r.clone()];
+    let groups = s.split(':').filter(|g| !g.is_empty()).count();
+    if groups < 2 || !s.bytes().any(|b| b.is_ascii_digit()) || s.parse::<Ipv6Addr>().is_err() {
+        return None;
+    }
+    Some((r, conf))
+}
+
+/// Emails: skips `noreply@` style addresses, which tools put in commit trailers.
+pub(crate) fn email(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let local = text[r.clone()].split('@').next().unwrap_or_default().to_ascii_lowercase();
+    if matches!(local.as_str(), "noreply" | "no-reply" | "donotreply" | "do-not-reply") || local.starts_with('.') {
+        return None;
+    }
+    Some((r, conf))
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon_entropy(s: &[u8]) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in s {
+        counts[usize::from(b)] += 1;
+    }
+    let n = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// `password=`/`secret:`/`api_key=` assignments: the value (capture group in the pattern,
+/// found here after the `=`/`:`) must look random (entropy ≥ 3.0 bits/byte, a digit or
+/// symbol, not a placeholder). The finding spans the value only.
+pub(crate) fn secret_assignment(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let s = &text[r.clone()];
+    let sep = s.find(['=', ':'])?;
+    let after = &s[sep + 1..];
+    let lead = after.len() - after.trim_start_matches([' ', '\t', '"', '\'', '=', ':']).len();
+    let value_start = r.start + sep + 1 + lead;
+    let value = &text[value_start..r.end];
+    let value = value.trim_end_matches(['"', '\'']);
+    let v = value.as_bytes();
+    if v.len() < 8 || v.len() > 256 {
+        return None;
+    }
+    let lower = value.to_ascii_lowercase();
+    let placeholder = ["xxxx", "****", "changeme", "password", "secret", "example", "your_", "your-", "<", "${", "{{", "%s", "process.env", "os.environ", "getenv", "env(", "none", "null", "undefined", "redacted", "placeholder", "dummy"]
+        .iter()
+        .any(|p| lower.contains(p));
+    let has_digit_or_symbol = v.iter().any(|b| b.is_ascii_digit() || b.is_ascii_punctuation());
+    if placeholder || !has_digit_or_symbol || shannon_entropy(v) < 3.0 {
+        return None;
+    }
+    Some((value_start..value_start + value.len(), conf))
+}
+
+/// OpenAI keys: `sk-` keys that are not Anthropic keys and look random (mixed case and
+/// digits); the legacy `T3BlbkFJ` marker or a `proj-`/`svcacct-`/`admin-` prefix raises
+/// confidence.
+pub(crate) fn openai_key(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let s = &text[r.clone()];
+    if s.starts_with("sk-ant-") {
+        return None;
+    }
+    if byte_before(text, &r).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return None; // "task-…", "disk-…"
+    }
+    let body = s.trim_start_matches("sk-");
+    let b = body.as_bytes();
+    let mixed = b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase);
+    if !mixed {
+        return None;
+    }
+    let strong = s.contains("T3BlbkFJ") || ["proj-", "svcacct-", "admin-"].iter().any(|p| body.starts_with(p));
+    Some((r, if strong { conf.max(0.97) } else { conf }))
+}
+
+/// Private key blocks: extends the `BEGIN` header to the matching `END` line (within
+/// 16 KiB) so the finding covers the key material.
+pub(crate) fn private_key(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let window_end = (r.end + 16 * 1024).min(text.len());
+    let window_end = (window_end..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let tail = &text[r.end..window_end];
+    let end = tail
+        .find("-----END ")
+        .and_then(|i| tail[i + 9..].find("-----").map(|j| r.end + i + 9 + j + 5))
+        .unwrap_or(r.end);
+    Some((r.start..end, conf))
+}
+
+/// An HTML comment (`<!-- … -->`) that addresses the model or carries instructions: a
+/// classic hiding place in fetched web pages and files.
+pub(crate) fn html_comment_instruction(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let limit = (r.end + 4096).min(text.len());
+    let limit = (limit..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
+    let tail = &text[r.end..limit];
+    let close = tail.find("-->").map_or(limit, |i| r.end + i + 3);
+    let body = text[r.end..close].to_ascii_lowercase();
+    const CUES: [&str; 14] = [
+        "instruction", "ignore", "assistant", " ai ", "ai:", "you must", "you should", "system prompt",
+        "do not tell", "don't tell", "exfiltrate", "execute", "run the following", "send the",
+    ];
+    CUES.iter().any(|c| body.contains(c)).then_some((r.start..close, conf))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn() {
+        assert!(luhn_valid(&digits("4111111111111111")));
+        assert!(!luhn_valid(&digits("4111111111111112")));
+    }
+
+    #[test]
+    fn iban_checksum() {
+        let t = "GB82 WEST 1234 5698 7654 32";
+        assert!(iban(t, 0..t.len(), 0.9).is_some());
+        let bad = "GB82 WEST 1234 5698 7654 33";
+        assert!(iban(bad, 0..bad.len(), 0.9).is_none());
+    }
+
+    #[test]
+    fn entropy() {
+        assert!(shannon_entropy(b"aaaaaaaa") < 0.1);
+        assert!(shannon_entropy(b"Zx9$kq2!Lm7#") > 3.0);
+    }
+}
