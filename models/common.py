@@ -132,9 +132,14 @@ def window_logits(model, windows: list[list[int]], batch_size: int = 64) -> np.n
 
 
 def injection_scores(model, tok: Tokenizer, texts: list[str], max_length: int, overlap: int) -> np.ndarray:
-    """P(injection) per text: softmax over each window, max over windows."""
+    """P(injection) per text: softmax over each window, max over windows;
+    0 for a text without tokens."""
     windows, owner = [], []
     for i, text in enumerate(texts):
+        # A text with no tokens (empty, whitespace) has nothing to classify and
+        # scores 0; the bare [CLS][SEP] window is out of distribution.
+        if not tok.encode(text, add_special_tokens=False).ids:
+            continue
         for w in window_ids(tok, text, max_length, overlap):
             windows.append(w)
             owner.append(i)

@@ -93,8 +93,10 @@ def reference_logits(out: Path, tok) -> dict:
             logits = common.window_logits(model, [ids])[0]
             rows.append({"input_ids": ids, "logits": [float(x) for x in logits]})
         probs = [float(torch.softmax(torch.tensor(r["logits"]), -1)[common.INJECTION]) for r in rows]
+        # A text without tokens scores 0 (see common.injection_scores).
+        score = max(probs) if any(len(r["input_ids"]) > 2 for r in rows) else 0.0
         cases.append({"name": name, "text": text, "max_length": max_length, "overlap": overlap,
-                      "windows": rows, "injection_score": max(probs)})
+                      "windows": rows, "injection_score": score})
     return {
         "description": (
             "Logits of the exported model.safetensors, loaded in torch as float32 with eager attention, "
@@ -102,7 +104,7 @@ def reference_logits(out: Path, tok) -> dict:
             "text with tokenizer.json WITHOUT special tokens (padding/truncation are off), split the ids into "
             "windows of max_length-2 tokens starting every max_length-2-overlap tokens (the last window ends "
             "at the end of the text; an empty text gives one empty window), wrap each as [CLS] ids [SEP]. "
-            "injection_score = max over windows of softmax(logits)[1]."
+            "injection_score = max over windows of softmax(logits)[1], or 0 for a text without tokens."
         ),
         "tolerance": 1e-4,
         "torch": torch.__version__,
