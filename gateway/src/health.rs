@@ -12,8 +12,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     let config = state.config();
     let stats = &state.upstream_stats;
     let last_failure = stats.last_failure_ms.load(Ordering::Relaxed);
+    let audit = state.audit.health();
+    // Serving continues while the audit path spools, so the gateway stays "healthy";
+    // a full spool in reject mode refuses requests, which is "degraded".
+    let refusing = audit.spool_full && config.audit.spool_full == crate::audit::SpoolFullMode::Reject;
     Json(serde_json::json!({
-        "status": "healthy",
+        "status": if refusing { "degraded" } else { "healthy" },
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": state.started_at.elapsed().as_secs(),
         "dependencies": {
@@ -24,6 +28,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
                 "last_failure_unix_ms": if last_failure == 0 { serde_json::Value::Null } else { last_failure.into() },
             },
         },
+        "audit": audit,
         "projects": config.projects.len(),
     }))
 }

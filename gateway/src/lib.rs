@@ -14,10 +14,14 @@
 //!    body bytes are sent; connect and response-header timeouts apply.
 //! 6. **Relay** ([`proxy::relay`]): status, headers and body chunks stream back as they
 //!    arrive, with an idle timeout; a client disconnect cancels the upstream request.
+//! 7. **Audit** ([`record`], [`audit`]): a usage tap reads token counts from the relayed
+//!    bytes, and when the response ends one redacted `SecurityEvent` is handed to the
+//!    audit sink (JetStream, or a JSONL file without NATS) — never awaited on the request path.
 //!
 //! `main.rs` is thin: everything is in this library so tests drive the real router
 //! in-process.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -25,6 +29,7 @@ pub mod error;
 pub mod health;
 pub mod limits;
 pub mod proxy;
+pub mod record;
 pub mod secret;
 pub mod server;
 pub mod state;

@@ -42,7 +42,7 @@ async fn main() -> ExitCode {
     }
     init_tracing(&config);
     let listen = config.listen;
-    let state = match AppState::new(config, cli.config.clone()) {
+    let state = match AppState::start(config, cli.config.clone()).await {
         Ok(state) => Arc::new(state),
         Err(e) => {
             eprintln!("gateway: {e}");
@@ -58,7 +58,10 @@ async fn main() -> ExitCode {
     };
     tracing::info!(%listen, upstream = %state.config().upstream.base_url, "Portcullis gateway listening");
     tokio::spawn(reload_on_sighup(state.clone()));
-    match portcullis_gateway::server::serve(listener, state, shutdown_signal()).await {
+    let served = portcullis_gateway::server::serve(listener, state.clone(), shutdown_signal()).await;
+    // Flush audit events of the drained requests before exiting.
+    state.audit.shutdown().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e}");

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use crate::audit::AuditSink;
 use crate::config::{self, Config, ConfigError};
 
 pub struct AppState {
     config: RwLock<Arc<Config>>,
     config_path: Option<PathBuf>,
     pub http: reqwest::Client,
+    pub audit: AuditSink,
     pub started_at: Instant,
     pub upstream_stats: UpstreamStats,
 }
@@ -37,7 +39,9 @@ impl UpstreamStats {
 }
 
 impl AppState {
-    pub fn new(config: Config, config_path: Option<PathBuf>) -> Result<AppState, String> {
+    /// Build the upstream client and start the audit sink (which does not wait for NATS).
+    pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<AppState, String> {
+        let audit = AuditSink::start(&config.audit).await.map_err(|e| format!("audit: {e}"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.upstream.connect_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
@@ -50,6 +54,7 @@ impl AppState {
             config: RwLock::new(Arc::new(config)),
             config_path,
             http,
+            audit,
             started_at: Instant::now(),
             upstream_stats: UpstreamStats::default(),
         })
@@ -73,6 +78,10 @@ impl AppState {
         }
         fresh.listen = current.listen;
         fresh.upstream = current.upstream.clone();
+        if fresh.audit != current.audit {
+            tracing::warn!("[audit] changes take effect only after a restart");
+        }
+        fresh.audit = current.audit.clone();
         let mut guard = match self.config.write() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -58,6 +58,7 @@ impl AuditSink {
                         source,
                     })?;
                 let client = connect(url).await?;
+                wait_for_first_connection(&client, INITIAL_CONNECT_WAIT).await;
                 let publisher = Publisher::new(cfg.clone(), client, counters.clone(), spool);
                 (AuditMode::Jetstream, tokio::spawn(publisher.run(rx)))
             }
@@ -131,6 +132,20 @@ impl AuditSink {
             return;
         }
         let _ = worker.await;
+    }
+}
+
+/// How long `start` waits for NATS before it begins with the spool.
+const INITIAL_CONNECT_WAIT: Duration = Duration::from_secs(1);
+
+/// Give a reachable server a moment, so a normal start does not spool its
+/// first events; an unreachable one costs at most `limit` at startup.
+async fn wait_for_first_connection(client: &async_nats::Client, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while client.connection_state() != async_nats::connection::State::Connected
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 

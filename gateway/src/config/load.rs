@@ -2,7 +2,7 @@
 //!
 //! Environment keys map onto the file's structure with `__` as the section separator
 //! (`PORTCULLIS_LIMITS__MAX_BODY_BYTES`), plus short aliases for the settings operators
-//! change most: `PORTCULLIS_LISTEN`, `PORTCULLIS_UPSTREAM_URL`. Variables whose first
+//! change most: `PORTCULLIS_LISTEN`, `PORTCULLIS_UPSTREAM_URL`, `PORTCULLIS_NATS_URL` (→ `audit.nats_url`). Variables whose first
 //! section the gateway does not have (e.g. the audit writer's `PORTCULLIS_CLICKHOUSE_URL`
 //! in a shared env file) are ignored rather than rejected, because all services read the
 //! same prefix; unknown keys *inside* a known section are still rejected.
@@ -26,13 +26,14 @@ pub enum ConfigError {
 }
 
 /// Top-level sections of [`RawConfig`]; env vars outside them belong to other services.
-const SECTIONS: [&str; 8] = ["listen", "upstream", "limits", "auth", "log", "projects", "keys", "clients"];
+const SECTIONS: [&str; 9] = ["listen", "upstream", "limits", "auth", "log", "audit", "projects", "keys", "clients"];
 
 fn env_provider() -> Env {
     Env::prefixed("PORTCULLIS_").filter_map(|key| {
         let key = key.as_str().to_ascii_lowercase();
         let mapped = match key.as_str() {
             "upstream_url" => "upstream.url".to_string(),
+            "nats_url" => "audit.nats_url".to_string(),
             other => other.replace("__", "."),
         };
         let section = mapped.split('.').next().unwrap_or_default();

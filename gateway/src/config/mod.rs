@@ -27,6 +27,7 @@ pub struct Config {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    pub audit: crate::audit::AuditConfig,
     pub projects: BTreeMap<String, Project>,
     pub keys: Vec<KeyEntry>,
     pub clients: HashMap<String, ClientEntry>,
@@ -74,6 +75,7 @@ pub struct LogConfig {
 pub struct Project {
     pub name: String,
     pub tenant: String,
+    pub capture: raw::ContentCapture,
 }
 
 #[derive(Debug, Clone)]
@@ -195,13 +197,15 @@ impl Config {
             other => return invalid(format!("log.format = {other:?}: expected \"text\" or \"json\"")),
         };
 
+        raw.audit.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+
         let mut projects = BTreeMap::new();
         for project in raw.projects {
             if project.name.is_empty() || project.tenant.is_empty() {
                 return invalid("projects: name and tenant must not be empty".to_string());
             }
             let name = project.name.clone();
-            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant }).is_some() {
+            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture }).is_some() {
                 return invalid(format!("projects: {name:?} is defined twice"));
             }
         }
@@ -244,6 +248,7 @@ impl Config {
             limits,
             auth: AuthConfig { key_headers, jwt },
             log,
+            audit: raw.audit,
             projects,
             keys,
             clients,

@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
+    pub audit: crate::audit::AuditConfig,
+    #[serde(default)]
     pub projects: Vec<RawProject>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
@@ -137,6 +139,18 @@ impl Default for RawLog {
 pub struct RawProject {
     pub name: String,
     pub tenant: String,
+    /// `none` (default): audit events carry metadata only. `redacted`: they also carry
+    /// the rendered conversation with every PII/secret span masked.
+    #[serde(default)]
+    pub capture: ContentCapture,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentCapture {
+    #[default]
+    None,
+    Redacted,
 }
 
 /// A gateway key, stored only as a hash (`gateway keys new` prints the entry).

@@ -2,24 +2,32 @@
 //!
 //! Per request, in order: authenticate → read the body under the limit → inspect a parsed
 //! copy (detection and policy) → forward method, path, query, filtered headers and the
-//! *original* body bytes → relay status, headers and body as they arrive.
+//! *original* body bytes → relay status, headers and body as they arrive → one audit
+//! event when the response ends (see [`crate::record`]).
 
 pub mod body;
 pub mod headers;
+pub mod observer;
 pub mod relay;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_schemas::Decision;
 
-use crate::auth;
+use crate::audit::SpoolFullMode;
+use crate::auth::{self, UpstreamAuth};
+use crate::config::Config;
 use crate::error::GatewayError;
+use crate::record::RequestRecord;
 use crate::state::AppState;
-use relay::{RelayEnd, RelayObserver, RelayStream};
+use observer::AuditObserver;
+use relay::RelayStream;
 
 /// Path prefix under which the API is also served, so `base_url=http://host/api/v1/anthropic` works.
 pub const ALT_PREFIX: &str = "/api/v1/anthropic";
@@ -29,32 +37,59 @@ pub fn upstream_path(incoming: &str) -> &str {
     incoming.strip_prefix(ALT_PREFIX).filter(|rest| rest.starts_with("/v1/")).unwrap_or(incoming)
 }
 
+/// The audit decision recorded for a request the gateway answered itself.
+fn decision_for(error: &GatewayError) -> Decision {
+    match error {
+        GatewayError::Unauthenticated(_) | GatewayError::Forbidden(_) => Decision::AuthFailed,
+        GatewayError::PolicyBlocked(_) => Decision::Block,
+        _ => Decision::Error,
+    }
+}
+
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    match forward(&state, request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-/// Placeholder observer until the audit tap is wired: logs how the relay ended.
-struct LogEnd {
-    path: String,
-    status: u16,
-}
-
-impl RelayObserver for LogEnd {
-    fn on_chunk(&mut self, _chunk: &[u8]) {}
-    fn on_end(self: Box<Self>, end: RelayEnd, bytes_out: u64) {
-        tracing::debug!(path = %self.path, status = self.status, ?end, bytes_out, "relay ended");
-    }
-}
-
-async fn forward(state: &Arc<AppState>, request: Request) -> Result<Response, GatewayError> {
-    let config = state.config();
     let (parts, body) = request.into_parts();
-    let (_identity, upstream_auth) = auth::authenticate(&config, &parts.headers)?;
-    let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
+    let mut record = RequestRecord::start(state.audit.clone(), &parts.method, parts.uri.path(), &parts.headers);
+    let config = state.config();
+    let result = match admit(&state, &config, &parts, body, &mut record).await {
+        Ok((upstream_auth, body)) => forward(&state, &config, &parts, upstream_auth, body, &mut record).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(upstream) => relay(&config, upstream, record),
+        Err(error) => {
+            let status = error.status_code().as_u16();
+            record.finish_with_gateway_answer(status, decision_for(&error), error.to_string());
+            error.into_response()
+        }
+    }
+}
 
+/// Everything that must pass before a byte goes upstream.
+async fn admit(
+    state: &AppState,
+    config: &Config,
+    parts: &Parts,
+    body: Body,
+    record: &mut RequestRecord,
+) -> Result<(UpstreamAuth, Bytes), GatewayError> {
+    let (identity, upstream_auth) = auth::authenticate(config, &parts.headers)?;
+    record.set_identity(&identity);
+    if config.audit.spool_full == SpoolFullMode::Reject && state.audit.health().spool_full {
+        return Err(GatewayError::Unavailable("the audit trail is unavailable (spool full); try again later".into()));
+    }
+    let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
+    record.set_bytes_in(body.len());
+    Ok((upstream_auth, body))
+}
+
+async fn forward(
+    state: &AppState,
+    config: &Config,
+    parts: &Parts,
+    upstream_auth: UpstreamAuth,
+    body: Bytes,
+    record: &mut RequestRecord,
+) -> Result<reqwest::Response, GatewayError> {
     let path = upstream_path(parts.uri.path());
     let url = match parts.uri.query() {
         Some(query) => format!("{}{}?{}", config.upstream.base_url, path, query),
@@ -62,6 +97,7 @@ async fn forward(state: &Arc<AppState>, request: Request) -> Result<Response, Ga
     };
     let upstream_headers = headers::upstream_request_headers(&parts.headers, &upstream_auth);
     let send = state.http.request(parts.method.clone(), url).headers(upstream_headers).body(body).send();
+    record.mark_forwarded();
     let response = match tokio::time::timeout(config.upstream.response_header_timeout, send).await {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
@@ -75,24 +111,30 @@ async fn forward(state: &Arc<AppState>, request: Request) -> Result<Response, Ga
         }
     };
     state.upstream_stats.responses.fetch_add(1, Ordering::Relaxed);
+    record.mark_upstream_headers(response.status().as_u16());
+    Ok(response)
+}
 
+/// Stream the upstream response to the client; the observer finishes the record.
+fn relay(config: &Config, response: reqwest::Response, record: RequestRecord) -> Response {
     let status = response.status();
     let response_headers = headers::client_response_headers(response.headers());
-    let is_sse = response_headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/event-stream"));
-    let observer = Box::new(LogEnd { path: path.to_string(), status: status.as_u16() });
-    let relay = RelayStream::new(Box::pin(response.bytes_stream()), config.upstream.idle_timeout, is_sse, observer);
+    let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let is_sse = content_type.starts_with("text/event-stream");
+    let is_json = content_type.starts_with("application/json");
+    let observer = Box::new(AuditObserver::new(record, status.as_u16(), is_sse, is_json));
+    let expected_len = response.content_length();
+    let stream =
+        RelayStream::new(Box::pin(response.bytes_stream()), config.upstream.idle_timeout, is_sse, expected_len, observer);
 
-    let mut out = Response::new(Body::from_stream(relay));
+    let mut out = Response::new(Body::from_stream(stream));
     *out.status_mut() = status;
     *out.headers_mut() = response_headers;
     if is_sse {
         // Ask intermediaries (nginx) not to buffer the stream either.
         out.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
-    Ok(out)
+    out
 }
 
 /// The innermost error message; reqwest's top-level Display hides the useful part.

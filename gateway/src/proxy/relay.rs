@@ -26,7 +26,8 @@ pub enum RelayEnd {
 
 /// Sees every relayed chunk and is told once how the relay ended.
 pub trait RelayObserver: Send + 'static {
-    fn on_chunk(&mut self, chunk: &[u8]);
+    /// `chunk` is the refcounted buffer being relayed: cloning it does not copy bytes.
+    fn on_chunk(&mut self, chunk: &Bytes);
     fn on_end(self: Box<Self>, end: RelayEnd, bytes_out: u64);
 }
 
@@ -37,6 +38,10 @@ pub struct RelayStream {
     idle_timeout: Duration,
     idle: Pin<Box<Sleep>>,
     is_sse: bool,
+    /// The upstream's `content-length`: hyper stops polling once it has sent that many
+    /// bytes, so the relay counts itself complete there rather than waiting for an end
+    /// of stream it would never see.
+    expected_len: Option<u64>,
     bytes_out: u64,
     observer: Option<Box<dyn RelayObserver>>,
     finished: bool,
@@ -52,12 +57,19 @@ fn idle_error_event(timeout: Duration) -> Bytes {
 }
 
 impl RelayStream {
-    pub fn new(upstream: UpstreamBytes, idle_timeout: Duration, is_sse: bool, observer: Box<dyn RelayObserver>) -> Self {
+    pub fn new(
+        upstream: UpstreamBytes,
+        idle_timeout: Duration,
+        is_sse: bool,
+        expected_len: Option<u64>,
+        observer: Box<dyn RelayObserver>,
+    ) -> Self {
         Self {
             upstream,
             idle_timeout,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             is_sse,
+            expected_len,
             bytes_out: 0,
             observer: Some(observer),
             finished: false,
@@ -86,6 +98,9 @@ impl Stream for RelayStream {
                 self.bytes_out += chunk.len() as u64;
                 if let Some(observer) = self.observer.as_mut() {
                     observer.on_chunk(&chunk);
+                }
+                if self.expected_len.is_some_and(|expected| self.bytes_out >= expected) {
+                    self.end(RelayEnd::Complete);
                 }
                 Poll::Ready(Some(Ok(chunk)))
             }

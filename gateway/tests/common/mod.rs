@@ -68,12 +68,21 @@ scopes = ["models:read"]
 pub struct TestGateway {
     pub addr: SocketAddr,
     pub state: Arc<AppState>,
+    /// Holds the JSONL audit file (no NATS configured) unless the config names one.
+    pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
 impl TestGateway {
-    pub async fn start(config: Config) -> TestGateway {
-        let state = Arc::new(AppState::new(config, None).unwrap());
+    pub async fn start(mut config: Config) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        if config.audit.jsonl_path == std::path::Path::new("portcullis-audit.jsonl") {
+            config.audit.jsonl_path = dir.path().join("audit.jsonl");
+        }
+        if config.audit.spool_dir == std::path::Path::new(".portcullis/audit-spool") {
+            config.audit.spool_dir = dir.path().join("spool");
+        }
+        let state = Arc::new(AppState::start(config, None).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel();
@@ -84,11 +93,26 @@ impl TestGateway {
             })
             .await;
         });
-        TestGateway { addr, state, shutdown: Some(tx) }
+        TestGateway { addr, state, dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Audit events written so far in JSONL mode (waits briefly for the writer task).
+    pub async fn audit_events(&self, at_least: usize) -> Vec<serde_json::Value> {
+        let path = self.state.config().audit.jsonl_path.clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let events: Vec<serde_json::Value> =
+                text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+            if events.len() >= at_least || std::time::Instant::now() > deadline {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
