@@ -1,0 +1,215 @@
+//! Loads a Hugging Face sequence-classification folder and scores texts.
+//!
+//! Tokenization is ours, not the tokenizer file's: padding and truncation in
+//! `tokenizer.json` are switched off, text is encoded without special tokens and
+//! split into overlapping windows (see [`Windowing`]), each wrapped as
+//! `[CLS] … [SEP]`. A text's score is the highest injection probability over its
+//! windows, so an attack deep inside a long document is not cut off.
+
+mod bert;
+pub mod model_config;
+pub mod windowing;
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use tokenizers::Tokenizer;
+
+use crate::WorkerError;
+use bert::BertSequenceClassifier;
+pub use model_config::ModelConfig;
+pub use windowing::Windowing;
+
+/// Windows per forward pass when scoring many texts: bounds padding waste and
+/// peak memory.
+const MAX_BATCH_WINDOWS: usize = 32;
+
+/// The injection score of one text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScore {
+    /// Highest probability of the injection class over the text's windows.
+    pub score: f32,
+    /// `true` when `score` reaches the model's threshold.
+    pub flagged: bool,
+    /// Number of windows the text was split into (0 for a text without tokens).
+    pub windows: usize,
+}
+
+pub struct Classifier {
+    model: BertSequenceClassifier,
+    tokenizer: Tokenizer,
+    config: ModelConfig,
+    cls_id: u32,
+    sep_id: u32,
+    pad_id: u32,
+    device: Device,
+}
+
+impl Classifier {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`
+    /// onto the CPU. Weights stored as f16 are widened to f32.
+    pub fn load(dir: &Path) -> Result<Self, WorkerError> {
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        if config.model_type != "bert" {
+            return Err(WorkerError::UnsupportedModel(format!(
+                "model_type {:?} (supported: bert)",
+                config.model_type
+            )));
+        }
+        let bert_config: candle_transformers::models::bert::Config =
+            read_json(&dir.join("config.json"))?;
+        let device = Device::Cpu;
+        let weights_path = dir.join("model.safetensors");
+        let tensors = candle_core::safetensors::load(&weights_path, &device)?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = BertSequenceClassifier::load(vb, &bert_config, config.labels.len())?;
+
+        let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
+        let special = |token: &str| {
+            tokenizer.token_to_id(token).ok_or_else(|| {
+                WorkerError::Tokenizer(format!("no {token} token in the vocabulary"))
+            })
+        };
+        let cls_id = special("[CLS]")?;
+        let sep_id = special("[SEP]")?;
+        let pad_id = u32::try_from(bert_config.pad_token_id)
+            .map_err(|_| WorkerError::InvalidConfig("pad_token_id out of range".to_owned()))?;
+        Ok(Self {
+            model,
+            tokenizer,
+            config,
+            cls_id,
+            sep_id,
+            pad_id,
+            device,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Token ids of each window of `text` under the model's windowing.
+    pub fn window_ids(&self, text: &str) -> Result<Vec<Vec<u32>>, WorkerError> {
+        self.window_ids_with(text, self.config.windowing)
+    }
+
+    /// Token ids of each window of `text` under `windowing`.
+    pub fn window_ids_with(
+        &self,
+        text: &str,
+        windowing: Windowing,
+    ) -> Result<Vec<Vec<u32>>, WorkerError> {
+        let encoding = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
+        Ok(windowing.windows(encoding.get_ids(), self.cls_id, self.sep_id))
+    }
+
+    /// Logits `[window][label]` for windows run as one right-padded batch.
+    pub fn logits(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, WorkerError> {
+        let Some(longest) = windows.iter().map(Vec::len).max() else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::with_capacity(windows.len() * longest);
+        let mut mask = Vec::with_capacity(windows.len() * longest);
+        for window in windows {
+            ids.extend_from_slice(window);
+            ids.resize(ids.len() + longest - window.len(), self.pad_id);
+            mask.resize(mask.len() + window.len(), 1u32);
+            mask.resize(mask.len() + longest - window.len(), 0u32);
+        }
+        let shape = (windows.len(), longest);
+        let ids = Tensor::from_vec(ids, shape, &self.device)?;
+        let mask = Tensor::from_vec(mask, shape, &self.device)?;
+        Ok(self.model.forward(&ids, &mask)?.to_vec2::<f32>()?)
+    }
+
+    /// Scores each text: max over its windows of P(injection); 0 for a text
+    /// without tokens.
+    pub fn score(&self, texts: &[&str]) -> Result<Vec<TextScore>, WorkerError> {
+        let mut windows = Vec::new();
+        let mut owner = Vec::new();
+        for (index, text) in texts.iter().enumerate() {
+            let text_windows = self.window_ids(text)?;
+            // A text without tokens (empty, whitespace) has nothing to classify:
+            // it scores 0 with no windows; the bare [CLS][SEP] window is out of
+            // distribution and would score high.
+            if text_windows.iter().all(|w| w.len() <= 2) {
+                continue;
+            }
+            for window in text_windows {
+                windows.push(window);
+                owner.push(index);
+            }
+        }
+        // Similar lengths together keep padding small.
+        let mut order: Vec<usize> = (0..windows.len()).collect();
+        order.sort_by_key(|&k| windows[k].len());
+
+        let mut best = vec![0.0f32; texts.len()];
+        let mut counts = vec![0usize; texts.len()];
+        for chunk in order.chunks(MAX_BATCH_WINDOWS) {
+            let batch: Vec<Vec<u32>> = chunk.iter().map(|&k| windows[k].clone()).collect();
+            for (&k, logits) in chunk.iter().zip(self.logits(&batch)?) {
+                let p = probability(&logits, self.config.positive_label);
+                best[owner[k]] = best[owner[k]].max(p);
+                counts[owner[k]] += 1;
+            }
+        }
+        Ok(best
+            .into_iter()
+            .zip(counts)
+            .map(|(score, windows)| TextScore {
+                score,
+                flagged: score >= self.config.threshold,
+                windows,
+            })
+            .collect())
+    }
+}
+
+/// Softmax probability of class `label` (0 when out of range).
+pub fn probability(logits: &[f32], label: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let total: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits.get(label).map_or(0.0, |l| (l - max).exp() / total)
+}
+
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, WorkerError> {
+    let mut tokenizer = Tokenizer::from_file(path)
+        .map_err(|e| WorkerError::Tokenizer(format!("{}: {e}", path.display())))?;
+    // Some packaged tokenizers bake in fixed padding/truncation; windowing is ours.
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
+    Ok(tokenizer)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WorkerError> {
+    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| WorkerError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::probability;
+
+    #[test]
+    fn probability_is_softmax() {
+        let p = probability(&[0.0, 0.0], 1);
+        assert!((p - 0.5).abs() < 1e-6);
+        let p = probability(&[1000.0, -1000.0], 0);
+        assert!((p - 1.0).abs() < 1e-6);
+        assert_eq!(probability(&[1.0, 2.0], 5), 0.0);
+    }
+}
