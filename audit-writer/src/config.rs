@@ -116,17 +116,11 @@ impl Default for BatchConfig {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedactionConfig {
     /// Extra regular expressions whose matches are replaced by `[REDACTED]`.
     pub extra_patterns: Vec<String>,
-}
-
-impl Default for RedactionConfig {
-    fn default() -> Self {
-        RedactionConfig { extra_patterns: Vec::new() }
-    }
 }
 
 impl WriterConfig {
@@ -259,6 +253,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
     fn env_short_forms_override_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("w.toml", "[nats]\nurl = \"nats://file:4222\"\n[batch]\nmax_events = 10")?;

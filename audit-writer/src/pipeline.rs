@@ -284,6 +284,11 @@ impl Writer {
                 Err(err) => tracing::warn!(%err, "ack failed"),
             }
         }
+        // Acks are buffered by the client: push them out now, so a stop (or a
+        // crash) right after this batch does not leave it to be redelivered.
+        if let Err(err) = self.js.client().flush().await {
+            tracing::warn!(%err, "flushing acks failed");
+        }
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

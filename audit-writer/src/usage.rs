@@ -103,7 +103,7 @@ pub fn usage_sql(by: UsageBy, since: Duration) -> String {
             );
         }
     };
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         let days = secs / 86_400;
         format!(
             "SELECT {key} AS key, {sums} FROM usage_daily \

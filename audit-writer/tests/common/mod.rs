@@ -53,14 +53,14 @@ pub fn event(i: u64) -> SecurityEvent {
     let mut e = SecurityEvent::new_request(now_ms(), tenant, format!("proj-{}", i % 2));
     e.path = "/v1/messages".into();
     e.method = "POST".into();
-    e.model = Some(if i % 2 == 0 { "claude-sonnet-4-5" } else { "claude-haiku-4-5" }.into());
+    e.model = Some(if i.is_multiple_of(2) { "claude-sonnet-4-5" } else { "claude-haiku-4-5" }.into());
     e.session_id = Some(format!("session-{}", i % 5));
     e.input_tokens = 10 + i;
     e.output_tokens = 1 + i % 7;
     e.cache_read_input_tokens = i % 3;
     e.gateway_status = 200;
     e.upstream_status = Some(200);
-    e.decision = if i % 10 == 0 { Decision::Block } else { Decision::Allow };
+    e.decision = if i.is_multiple_of(10) { Decision::Block } else { Decision::Allow };
     e
 }
 

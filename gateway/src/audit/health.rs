@@ -78,7 +78,7 @@ impl Counters {
     /// so an outage does not flood the log).
     pub fn drop_event(&self, why: &str) {
         let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == 1 || n % 10_000 == 0 {
+        if n == 1 || n.is_multiple_of(10_000) {
             tracing::error!(dropped_total = n, reason = why, "audit event dropped");
         }
     }
