@@ -115,10 +115,11 @@ pub fn spawn_rego_watcher(
     let stop = Arc::new(AtomicBool::new(false));
     let paths: Vec<PathBuf> = cfg.rego_files.iter().map(|f| base_dir.join(f)).collect();
     let stop_flag = stop.clone();
+    // Taken before the thread starts, so a change made right after spawning is seen.
+    let mut seen = fingerprint(&paths);
     let thread = std::thread::Builder::new()
         .name("rego-watcher".into())
         .spawn(move || {
-            let mut seen = fingerprint(&paths);
             while !stop_flag.load(Ordering::Acquire) {
                 std::thread::park_timeout(poll_interval);
                 if stop_flag.load(Ordering::Acquire) {

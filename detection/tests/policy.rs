@@ -1,0 +1,195 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Policy: templates, levels, overrides, actions, Rego (seed example, message sets, alert),
+//! invalid Rego, hot reload keeping the previous policy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use portcullis_detection::{
+    Category, Decision, Finding, Policy, PolicyConfig, PolicyHandle, PolicyInput, SegmentRef, SourceKind, Transform,
+    spawn_rego_watcher,
+};
+
+const SEED: &str = r#"package behavry.authz
+deny if {
+  input.mcp_server == "anthropic-proxy"
+  not startswith(input.model, "claude-3-")
+  not startswith(input.model, "claude-opus")
+}
+"#;
+
+fn finding(id: &'static str, category: Category, confidence: f32) -> Finding {
+    Finding {
+        detector_id: id,
+        category,
+        confidence,
+        segment: SegmentRef { source: SourceKind::UserText, role: Some("user".into()), message_index: Some(0), block_index: None, nested_index: None },
+        span: 0..4,
+        redacted: "[REDACTED 4 bytes]".into(),
+        transform: Transform::None,
+    }
+}
+
+fn cfg(toml_like_json: &str) -> PolicyConfig {
+    serde_json::from_str(toml_like_json).unwrap()
+}
+
+fn input(model: &str) -> PolicyInput {
+    PolicyInput { tenant: "t".into(), project: "p".into(), path: "/v1/messages".into(), method: "POST".into(), model: Some(model.into()), ..Default::default() }
+}
+
+fn decide(c: &PolicyConfig, findings: &[Finding]) -> Decision {
+    Policy::compile(c, Path::new(".")).unwrap().evaluate(&input("claude-opus-4-1"), findings).unwrap().decision
+}
+
+#[test]
+fn templates_and_levels() {
+    let injection_08 = [finding("injection.fake_turn", Category::PromptInjection, 0.8)];
+    let injection_06 = [finding("injection.html_comment_instruction", Category::PromptInjection, 0.6)];
+    let pii = [finding("pii.email", Category::Pii, 0.8)];
+    let secret_095 = [finding("secret.aws_access_key", Category::Secret, 0.95)];
+    let balanced = PolicyConfig::default();
+    let strict = cfg(r#"{"template":"strict"}"#);
+    let permissive = cfg(r#"{"template":"permissive"}"#);
+    assert_eq!(decide(&balanced, &injection_08), Decision::Block);
+    assert_eq!(decide(&balanced, &injection_06), Decision::Allow); // below L2
+    assert_eq!(decide(&strict, &injection_06), Decision::Block); // L4 acts on all
+    assert_eq!(decide(&balanced, &pii), Decision::Alert);
+    assert_eq!(decide(&strict, &pii), Decision::Alert);
+    assert_eq!(decide(&permissive, &injection_08), Decision::Allow); // below L1
+    assert_eq!(decide(&permissive, &secret_095), Decision::Alert); // alert only
+    assert_eq!(decide(&balanced, &[]), Decision::Allow);
+}
+
+#[test]
+fn overrides_detector_beats_category_beats_template() {
+    let f = [finding("pii.email", Category::Pii, 0.8), finding("secret.jwt", Category::Secret, 0.9)];
+    let c = cfg(r#"{"detectors":{"pii":{"action":"block"},"pii.email":{"action":"log"},"secret.jwt":{"enabled":false}}}"#);
+    let p = Policy::compile(&c, Path::new(".")).unwrap();
+    let v = p.evaluate(&input("claude-opus-4"), &f).unwrap();
+    assert_eq!(v.decision, Decision::Allow);
+    assert_eq!(v.risk_categories, vec![Category::Pii]); // disabled secret.jwt not counted
+    assert!((v.risk_confidence - 0.8).abs() < 1e-6);
+    let c = cfg(r#"{"detectors":{"pii":{"action":"block","level":"L1"}}}"#);
+    assert_eq!(decide(&c, &f[..1]), Decision::Allow); // 0.8 < L1 0.9
+    let c = cfg(r#"{"detectors":{"pii":{"action":"block","level":"L3"}}}"#);
+    let v = Policy::compile(&c, Path::new(".")).unwrap().evaluate(&input("claude-opus-4"), &f).unwrap();
+    assert_eq!(v.decision, Decision::Block);
+    assert_eq!(v.reasons, vec!["pii.email", "secret.jwt"]);
+    assert_eq!(v.acted_findings, vec![0, 1]);
+    assert_eq!(v.categories_header(), "pii,secret");
+    assert_eq!(v.confidence_header(), "0.90");
+}
+
+#[test]
+fn config_rejects_unknown_keys() {
+    assert!(serde_json::from_str::<PolicyConfig>(r#"{"templat":"strict"}"#).is_err());
+    assert!(serde_json::from_str::<PolicyConfig>(r#"{"detectors":{"pii":{"actoin":"log"}}}"#).is_err());
+    let bad = cfg(r#"{"detectors":{"pii.nope":{"action":"log"}}}"#);
+    assert!(Policy::compile(&bad, Path::new(".")).is_err());
+}
+
+#[test]
+fn seed_rego_example_unchanged() {
+    let c = PolicyConfig { rego: Some(SEED.into()), ..Default::default() };
+    let p = Policy::compile(&c, Path::new(".")).unwrap();
+    let v = p.evaluate(&input("claude-sonnet-4-5"), &[]).unwrap();
+    assert_eq!(v.decision, Decision::Block);
+    assert_eq!(v.reasons, vec!["rego:behavry.authz.deny"]);
+    assert_eq!(v.confidence_header(), "1.00");
+    for ok in ["claude-3-5-haiku", "claude-opus-4-1"] {
+        assert_eq!(p.evaluate(&input(ok), &[]).unwrap().decision, Decision::Allow, "{ok}");
+    }
+}
+
+#[test]
+fn rego_message_sets_alert_and_findings_input() {
+    let rego = r#"package portcullis.custom
+deny contains msg if {
+  some f in input.findings
+  f.category == "secret"
+  f.source == "user_text"
+  msg := sprintf("secret %s in user text", [f.id])
+}
+alert contains "big max_tokens" if { input.max_tokens > 32000 }
+"#;
+    let c = PolicyConfig { rego: Some(rego.into()), detectors: [("secret".to_string(), serde_json::from_str(r#"{"action":"log"}"#).unwrap())].into(), ..Default::default() };
+    let p = Policy::compile(&c, Path::new(".")).unwrap();
+    let mut i = input("claude-opus-4");
+    i.max_tokens = Some(64000);
+    let v = p.evaluate(&i, &[]).unwrap();
+    assert_eq!(v.decision, Decision::Alert);
+    assert_eq!(v.reasons, vec!["rego:portcullis.custom.alert: big max_tokens"]);
+    let v = p.evaluate(&i, &[finding("secret.jwt", Category::Secret, 0.9)]).unwrap();
+    assert_eq!(v.decision, Decision::Block);
+    assert_eq!(v.reasons, vec!["rego:portcullis.custom.deny: secret secret.jwt in user text"]);
+}
+
+#[test]
+fn invalid_rego_is_rejected_with_origin() {
+    let c = PolicyConfig { rego: Some("package x\ndeny if {".into()), ..Default::default() };
+    let e = Policy::compile(&c, Path::new(".")).unwrap_err().to_string();
+    assert!(e.contains("<inline>"), "{e}");
+    let missing = cfg(r#"{"rego_files":["nope.rego"]}"#);
+    assert!(Policy::compile(&missing, Path::new("/nonexistent")).is_err());
+}
+
+#[test]
+fn hot_reload_swaps_valid_and_keeps_previous_on_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("authz.rego");
+    std::fs::write(&file, SEED).unwrap();
+    let c = cfg(r#"{"rego_files":["authz.rego"]}"#);
+    let handle = PolicyHandle::new(Policy::compile(&c, dir.path()).unwrap());
+    let watcher = spawn_rego_watcher(handle.clone(), c.clone(), dir.path().to_path_buf(), Duration::from_millis(20)).unwrap();
+    let decide_now = |m: &str| handle.current().evaluate(&input(m), &[]).unwrap().decision;
+    assert_eq!(decide_now("claude-sonnet-4-5"), Decision::Block);
+
+    // Valid change: now everything but haiku is denied.
+    std::fs::write(&file, "package behavry.authz\ndeny if { not startswith(input.model, \"claude-3-5-haiku\") }\n").unwrap();
+    wait_until(|| decide_now("claude-opus-4-1") == Decision::Block);
+
+    // Invalid change: rejected, previous policy keeps serving.
+    std::fs::write(&file, "package behavry.authz\ndeny if { ((( }\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(decide_now("claude-opus-4-1"), Decision::Block);
+    assert_eq!(decide_now("claude-3-5-haiku"), Decision::Allow);
+    // Explicit reload (SIGHUP path) reports the error too.
+    assert!(handle.reload(&c, dir.path()).is_err());
+
+    // Fixed again: picked up.
+    std::fs::write(&file, SEED).unwrap();
+    wait_until(|| decide_now("claude-opus-4-1") == Decision::Allow);
+    watcher.stop();
+}
+
+fn wait_until(mut cond: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("condition not reached");
+}
+
+#[test]
+fn rego_input_document_shape() {
+    let mut i = input("claude-opus-4");
+    i.headers.insert("anthropic-version".into(), "2023-06-01".into());
+    let doc = i.to_json(&[finding("pii.email", Category::Pii, 0.8)]);
+    assert_eq!(doc["mcp_server"], "anthropic-proxy");
+    assert_eq!(doc["tool_name"], "anthropic-api");
+    assert_eq!(doc["findings"][0]["id"], "pii.email");
+    assert_eq!(doc["findings"][0]["source"], "user_text");
+    assert_eq!(doc["headers"]["anthropic-version"], "2023-06-01");
+    assert!(doc.get("session_id").is_none());
+}
+
+#[test]
+fn policy_and_scanner_are_send_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+    assert_send_sync::<PolicyHandle>();
+    assert_send_sync::<portcullis_detection::Scanner>();
+}
