@@ -5,12 +5,14 @@ Environment:
   ANTHROPIC_BASE_URL   gateway (or mock upstream) base URL, required
   ANTHROPIC_API_KEY    key the SDK sends (default: "sk-smoke-test")
   PORTCULLIS_KEY       optional gateway key, sent as `x-portcullis-key`
-  SDK_SMOKE_MODEL      model name (default: "claude-sonnet-4-5")
+  SDK_SMOKE_MODEL      model name (default: "claude-haiku-4-5")
 
 Checks, in order: messages.create, messages.stream (incremental text deltas and a
 final message with usage), messages.count_tokens, models.list(limit=2), and that
 an invalid gateway key raises anthropic.AuthenticationError. The mock upstream
-answers deterministically ("Mock reply to: ...").
+answers deterministically ("Mock reply to: ..."). With PORTCULLIS_KEY set the
+invalid-key check replaces only that header, so it needs the gateway in front:
+the mock upstream alone does not know gateway keys.
 
 Exit status 0 when every check passes; 1 with a message naming the failed check
 otherwise; 2 on bad usage. SDK retries are off so failures are fast.
@@ -138,7 +140,7 @@ def main() -> int:
         return 2
     api_key = os.environ.get("ANTHROPIC_API_KEY") or "sk-smoke-test"
     portcullis_key = os.environ.get("PORTCULLIS_KEY") or None
-    model = os.environ.get("SDK_SMOKE_MODEL") or "claude-sonnet-4-5"
+    model = os.environ.get("SDK_SMOKE_MODEL") or "claude-haiku-4-5"
     print(f"sdk_smoke: anthropic {anthropic.__version__} against {base_url}")
 
     client = make_client(base_url, api_key, portcullis_key)
@@ -156,7 +158,8 @@ def main() -> int:
             print(f"FAIL {name}: {failure}", file=sys.stderr)
             return 1
         except anthropic.APIError as error:
-            print(f"FAIL {name}: {type(error).__name__}: {error}", file=sys.stderr)
+            cause = f" (cause: {error.__cause__!r})" if error.__cause__ is not None else ""
+            print(f"FAIL {name}: {type(error).__name__}: {error}{cause}", file=sys.stderr)
             return 1
     print("sdk_smoke: all checks passed")
     return 0

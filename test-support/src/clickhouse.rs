@@ -19,8 +19,9 @@ use crate::process::{ServerProcess, ServerSpec, launch_with_fresh_ports};
 
 /// 18.16 starts in ~0.5 s here; 20 s leaves room for a loaded CI box.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
-/// A clean shutdown takes ~0.7 s; after this it is SIGKILLed.
-const STOP_GRACE: Duration = Duration::from_secs(10);
+/// A clean shutdown takes ~0.7 s, or up to `keep_alive_timeout` (3 s) while a
+/// client holds an idle keep-alive connection; after this it is SIGKILLed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Limit for one `query()` call.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -63,8 +64,11 @@ impl ClickHouseServer {
             Ok((spec, (layout.http_port, layout.tcp_port)))
         })
         .await?;
+        // No idle pooled connections: the server's clean shutdown would otherwise
+        // wait for them to time out, slowing every stop().
         let client = reqwest::Client::builder()
             .no_proxy()
+            .pool_max_idle_per_host(0)
             .timeout(QUERY_TIMEOUT)
             .build()
             .map_err(|source| HarnessError::Http {
@@ -149,7 +153,7 @@ impl ClickHouseServer {
         }
     }
 
-    /// Stops the server cleanly (SIGTERM, SIGKILL after 10 s); keeps the data dir.
+    /// Stops the server cleanly (SIGTERM, SIGKILL after 5 s); keeps the data dir.
     pub async fn stop(&mut self) {
         self.process.terminate(STOP_GRACE).await;
     }

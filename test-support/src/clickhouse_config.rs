@@ -41,6 +41,10 @@ pub(crate) fn config_xml(layout: &ClickHouseLayout<'_>) -> String {
     <timezone>UTC</timezone>
     <mlock_executable>false</mlock_executable>
     <max_concurrent_queries>100</max_concurrent_queries>
+    <!-- As in the packaged config (the built-in default is 10 s). A clean
+         shutdown waits for idle keep-alive connections, so this bounds stop(). -->
+    <keep_alive_timeout>3</keep_alive_timeout>
+    <shutdown_wait_unfinished>1</shutdown_wait_unfinished>
     <mark_cache_size>268435456</mark_cache_size>
     <uncompressed_cache_size>268435456</uncompressed_cache_size>
 </yandex>

@@ -104,3 +104,16 @@ async fn drop_kills_the_process() {
     assert!(!process_exists(pid), "clickhouse-server pid {pid} still exists after drop");
     assert!(!data.exists());
 }
+
+#[tokio::test]
+async fn clean_stop_does_not_wait_for_the_kill_timeout() {
+    let mut server = ClickHouseServer::start().await.unwrap();
+    server.query("SELECT 1").await.unwrap();
+    let started = Instant::now();
+    server.stop().await;
+    let took = started.elapsed();
+    // ~0.7-1 s here; the SIGKILL fallback would only fire after 5 s.
+    assert!(took.as_secs_f64() < 4.0, "stop took {took:?}");
+    server.restart().await.unwrap();
+    assert_eq!(server.query("SELECT 1").await.unwrap().trim(), "1");
+}
