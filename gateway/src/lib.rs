@@ -10,11 +10,15 @@
 //!    with `x-should-retry: false` and nothing is forwarded.
 //! 4. **Body limit** ([`proxy::body`]): the body is read whole (it must be inspected) up to
 //!    the configured size, else 413.
-//! 5. **Upstream** ([`proxy`]): method, path, query, filtered headers and the original
+//! 5. **Inspection** ([`inspect`]): for Messages API calls, a parsed copy of the body is
+//!    split into segments, scanned by the signature catalogue and judged by the project's
+//!    policy (template, overrides, Rego); a block is a 403 with nothing forwarded. Every
+//!    response after authentication carries `X-Risk-Blocked/Categories/Confidence`.
+//! 6. **Upstream** ([`proxy`]): method, path, query, filtered headers and the original
 //!    body bytes are sent; connect and response-header timeouts apply.
-//! 6. **Relay** ([`proxy::relay`]): status, headers and body chunks stream back as they
+//! 7. **Relay** ([`proxy::relay`]): status, headers and body chunks stream back as they
 //!    arrive, with an idle timeout; a client disconnect cancels the upstream request.
-//! 7. **Audit** ([`record`], [`audit`]): a usage tap reads token counts from the relayed
+//! 8. **Audit** ([`record`], [`audit`]): a usage tap reads token counts from the relayed
 //!    bytes, and when the response ends one redacted `SecurityEvent` is handed to the
 //!    audit sink (JetStream, or a JSONL file without NATS) — never awaited on the request path.
 //!
@@ -23,11 +27,14 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod inspect;
 pub mod limits;
+pub mod policies;
 pub mod proxy;
 pub mod record;
 pub mod secret;

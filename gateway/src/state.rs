@@ -6,12 +6,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use portcullis_detection::Scanner;
+
 use crate::audit::AuditSink;
 use crate::config::{self, Config, ConfigError};
+use crate::policies::{self, ProjectPolicies};
 
 pub struct AppState {
     config: RwLock<Arc<Config>>,
+    policies: RwLock<Arc<ProjectPolicies>>,
     config_path: Option<PathBuf>,
+    /// Compiled once; holds the per-tenant incremental scan cache.
+    pub scanner: Scanner,
     pub http: reqwest::Client,
     pub audit: AuditSink,
     pub started_at: Instant,
@@ -41,6 +47,8 @@ impl UpstreamStats {
 impl AppState {
     /// Build the upstream client and start the audit sink (which does not wait for NATS).
     pub async fn start(config: Config, config_path: Option<PathBuf>) -> Result<AppState, String> {
+        let scanner = Scanner::new().map_err(|e| format!("detection: {e}"))?;
+        let policies = ProjectPolicies::compile(&config, &policies::base_dir(config_path.as_deref()))?;
         let audit = AuditSink::start(&config.audit).await.map_err(|e| format!("audit: {e}"))?;
         let http = reqwest::Client::builder()
             .connect_timeout(config.upstream.connect_timeout)
@@ -52,7 +60,9 @@ impl AppState {
             .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
         Ok(AppState {
             config: RwLock::new(Arc::new(config)),
+            policies: RwLock::new(Arc::new(policies)),
             config_path,
+            scanner,
             http,
             audit,
             started_at: Instant::now(),
@@ -63,6 +73,14 @@ impl AppState {
     /// The config in force; a request keeps the snapshot it started with.
     pub fn config(&self) -> Arc<Config> {
         match self.config.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The compiled policies in force.
+    pub fn policies(&self) -> Arc<ProjectPolicies> {
+        match self.policies.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
@@ -82,11 +100,17 @@ impl AppState {
             tracing::warn!("[audit] changes take effect only after a restart");
         }
         fresh.audit = current.audit.clone();
-        let mut guard = match self.config.write() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = Arc::new(fresh);
+        // Compile before swapping anything: an invalid policy rejects the whole reload.
+        let policies = ProjectPolicies::compile(&fresh, &policies::base_dir(self.config_path.as_deref()))
+            .map_err(ConfigError::Invalid)?;
+        match self.policies.write() {
+            Ok(mut guard) => *guard = Arc::new(policies),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(policies),
+        }
+        match self.config.write() {
+            Ok(mut guard) => *guard = Arc::new(fresh),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(fresh),
+        }
         Ok(())
     }
 }

@@ -76,6 +76,7 @@ pub struct Project {
     pub name: String,
     pub tenant: String,
     pub capture: raw::ContentCapture,
+    pub policy: portcullis_detection::PolicyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -205,7 +206,7 @@ impl Config {
                 return invalid("projects: name and tenant must not be empty".to_string());
             }
             let name = project.name.clone();
-            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture }).is_some() {
+            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture, policy: project.policy }).is_some() {
                 return invalid(format!("projects: {name:?} is defined twice"));
             }
         }

@@ -143,6 +143,9 @@ pub struct RawProject {
     /// the rendered conversation with every PII/secret span masked.
     #[serde(default)]
     pub capture: ContentCapture,
+    /// Detection policy: template, per-detector overrides, Rego rules.
+    #[serde(default)]
+    pub policy: portcullis_detection::PolicyConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

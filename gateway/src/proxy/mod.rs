@@ -23,7 +23,9 @@ use portcullis_schemas::Decision;
 use crate::audit::SpoolFullMode;
 use crate::auth::{self, UpstreamAuth};
 use crate::config::Config;
+use crate::config::raw::ContentCapture;
 use crate::error::GatewayError;
+use crate::inspect::{self, InspectRequest};
 use crate::record::RequestRecord;
 use crate::state::AppState;
 use observer::AuditObserver;
@@ -50,18 +52,30 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
     let (parts, body) = request.into_parts();
     let mut record = RequestRecord::start(state.audit.clone(), &parts.method, parts.uri.path(), &parts.headers);
     let config = state.config();
-    let result = match admit(&state, &config, &parts, body, &mut record).await {
+    let mut admission = Admission::default();
+    let result = match admit(&state, &config, &parts, body, &mut record, &mut admission).await {
         Ok((upstream_auth, body)) => forward(&state, &config, &parts, upstream_auth, body, &mut record).await,
         Err(error) => Err(error),
     };
-    match result {
+    let mut response = match result {
         Ok(upstream) => relay(&config, upstream, record),
         Err(error) => {
             let status = error.status_code().as_u16();
             record.finish_with_gateway_answer(status, decision_for(&error), error.to_string());
             error.into_response()
         }
+    };
+    if admission.authenticated {
+        inspect::risk_headers(response.headers_mut(), admission.verdict.as_ref());
     }
+    response
+}
+
+/// What the admission step learned, kept for the response headers.
+#[derive(Default)]
+struct Admission {
+    authenticated: bool,
+    verdict: Option<portcullis_detection::Verdict>,
 }
 
 /// Everything that must pass before a byte goes upstream.
@@ -71,14 +85,57 @@ async fn admit(
     parts: &Parts,
     body: Body,
     record: &mut RequestRecord,
+    admission: &mut Admission,
 ) -> Result<(UpstreamAuth, Bytes), GatewayError> {
     let (identity, upstream_auth) = auth::authenticate(config, &parts.headers)?;
     record.set_identity(&identity);
+    admission.authenticated = true;
     if config.audit.spool_full == SpoolFullMode::Reject && state.audit.health().spool_full {
         return Err(GatewayError::Unavailable("the audit trail is unavailable (spool full); try again later".into()));
     }
     let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
     record.set_bytes_in(body.len());
+
+    let path = upstream_path(parts.uri.path());
+    if !inspect::is_inspected(&parts.method, path) {
+        return Ok((upstream_auth, body));
+    }
+    let event = record.event_mut();
+    let inspection = inspect::inspect(
+        &state.scanner,
+        &state.policies(),
+        InspectRequest {
+            identity: &identity,
+            method: &parts.method,
+            path,
+            headers: &parts.headers,
+            gateway_key_headers: &config.auth.key_headers,
+            session_id: event.session_id.clone(),
+            body: &body,
+        },
+    )?;
+    event.model = inspection.facts.model.clone();
+    event.has_system_prompt = inspection.facts.has_system_prompt;
+    event.max_tokens = inspection.facts.max_tokens.and_then(|t| u32::try_from(t).ok());
+    event.stream = inspection.facts.stream;
+    event.tool_count = u32::try_from(inspection.facts.tool_count).unwrap_or(u32::MAX);
+    event.findings = inspect::event_findings(&inspection.findings);
+    event.reasons = inspection.verdict.reasons.clone();
+    event.decision = match inspection.verdict.decision {
+        portcullis_detection::Decision::Allow => Decision::Allow,
+        portcullis_detection::Decision::Alert => Decision::Alert,
+        portcullis_detection::Decision::Block => Decision::Block,
+    };
+    if config.projects.get(&identity.project).is_some_and(|p| p.capture == ContentCapture::Redacted) {
+        event.content =
+            Some(crate::capture::capture(&inspection.facts, &inspection.segments, &inspection.findings));
+    }
+    let blocked = inspection.verdict.decision == portcullis_detection::Decision::Block;
+    let reasons = inspection.verdict.reasons.join(", ");
+    admission.verdict = Some(inspection.verdict);
+    if blocked {
+        return Err(GatewayError::PolicyBlocked(reasons));
+    }
     Ok((upstream_auth, body))
 }
 

@@ -23,6 +23,11 @@ pub fn sha(text: &str) -> String {
 
 /// A config in front of `upstream_url` with one project, two keys and two JWT clients.
 pub fn test_config_toml(upstream_url: &str, extra: &str) -> String {
+    test_config_toml_project(upstream_url, "", extra)
+}
+
+/// Like [`test_config_toml`], with `project_lines` added to the `demo` project's table.
+pub fn test_config_toml_project(upstream_url: &str, project_lines: &str, extra: &str) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -40,6 +45,7 @@ signing_secret = "{JWT_SECRET}"
 [[projects]]
 name = "demo"
 tenant = "acme"
+{project_lines}
 [[keys]]
 project = "demo"
 hash = "{}"
@@ -136,8 +142,13 @@ impl Stack {
     }
 
     pub async fn start_with(mock_config: MockConfig, extra_toml: &str) -> Stack {
+        Self::start_with_project(mock_config, "", extra_toml).await
+    }
+
+    pub async fn start_with_project(mock_config: MockConfig, project_lines: &str, extra_toml: &str) -> Stack {
         let mock = MockUpstream::start(mock_config).await.unwrap();
-        let config = config::load::from_toml_str(&test_config_toml(&mock.url(), extra_toml)).unwrap();
+        let toml = test_config_toml_project(&mock.url(), project_lines, extra_toml);
+        let config = config::load::from_toml_str(&toml).unwrap();
         let gateway = TestGateway::start(config).await;
         Stack { mock, gateway, client: reqwest::Client::new() }
     }

@@ -1,0 +1,113 @@
+//! Content capture for projects with `capture = "redacted"`: the conversation rendered
+//! from the inspected segments, with every PII and secret span the signature detectors
+//! found replaced by its redacted rendering. Projects default to `none` (metadata only).
+
+use portcullis_detection::{Category, Finding, RequestFacts, Segment, SourceKind};
+use portcullis_schemas::{CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage};
+
+/// Upper bound of captured text per event; beyond it the capture is marked truncated.
+const MAX_CAPTURED_BYTES: usize = 256 * 1024;
+
+/// `text` with the spans of PII/secret findings replaced (spans are on char boundaries
+/// and inside the segment, which the detection crate guarantees).
+fn mask(text: &str, findings: &[&Finding]) -> String {
+    let mut spans: Vec<(std::ops::Range<usize>, &str)> = findings
+        .iter()
+        .filter(|f| matches!(f.category, Category::Pii | Category::Secret))
+        .map(|f| (f.span.clone(), f.redacted.as_str()))
+        .collect();
+    spans.sort_by_key(|(span, _)| span.start);
+    let mut out = String::with_capacity(text.len());
+    let mut cursor = 0;
+    for (span, redacted) in spans {
+        if span.start < cursor || span.end > text.len() {
+            // Overlapping span: the earlier mask already covers its start.
+            if span.end > cursor && span.end <= text.len() {
+                cursor = span.end;
+            }
+            continue;
+        }
+        out.push_str(text.get(cursor..span.start).unwrap_or_default());
+        out.push_str(redacted);
+        cursor = span.end;
+    }
+    out.push_str(text.get(cursor..).unwrap_or_default());
+    out
+}
+
+fn kind_of(source: SourceKind) -> CapturedBlockKind {
+    match source {
+        SourceKind::ToolResult => CapturedBlockKind::ToolResult,
+        SourceKind::ToolUseInput => CapturedBlockKind::ToolUse,
+        SourceKind::Document => CapturedBlockKind::Document,
+        _ => CapturedBlockKind::Text,
+    }
+}
+
+pub fn capture(facts: &RequestFacts, segments: &[Segment], findings: &[Finding]) -> CapturedConversation {
+    let mut conversation = CapturedConversation { tools: facts.tool_names.clone(), ..Default::default() };
+    let mut budget = MAX_CAPTURED_BYTES;
+    // Segments come in body order; consecutive segments of one message form its blocks.
+    let mut current_message: Option<usize> = None;
+    for segment in segments {
+        let own: Vec<&Finding> = findings.iter().filter(|f| f.segment == segment.origin).collect();
+        let mut text = mask(&segment.text, &own);
+        if text.len() > budget {
+            let mut cut = budget;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            conversation.truncated = true;
+        }
+        budget -= text.len();
+        match segment.origin.message_index {
+            None => conversation.system.push(text),
+            Some(index) => {
+                if current_message != Some(index) {
+                    let role = segment.origin.role.clone().unwrap_or_default();
+                    conversation.messages.push(CapturedMessage { role, blocks: Vec::new() });
+                    current_message = Some(index);
+                }
+                if let Some(message) = conversation.messages.last_mut() {
+                    message.blocks.push(CapturedBlock { kind: kind_of(segment.origin.source), text, name: None });
+                }
+            }
+        }
+        if budget == 0 {
+            break;
+        }
+    }
+    conversation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_detection::{Scanner, extract_segments, request_facts};
+
+    #[test]
+    fn secrets_and_pii_are_masked_and_turns_kept_in_order() {
+        let body = serde_json::json!({
+            "system": "be nice",
+            "tools": [{"name": "Bash"}],
+            "messages": [
+                {"role": "user", "content": "my key is sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 and ssn 123-45-6789"},
+                {"role": "assistant", "content": [{"type": "text", "text": "ok"}, {"type": "tool_use", "id": "t", "name": "Bash", "input": {"command": "ls"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "a.txt"}]}
+            ]
+        });
+        let segments = extract_segments(&body);
+        let findings = Scanner::new().unwrap().scan_uncached(&segments);
+        let captured = capture(&request_facts(&body), &segments, &findings);
+        let text = serde_json::to_string(&captured).unwrap();
+        assert!(!text.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "{text}");
+        assert!(!text.contains("123-45-6789"), "{text}");
+        assert_eq!(captured.system, vec!["be nice"]);
+        assert_eq!(captured.tools, vec!["Bash"]);
+        let roles: Vec<&str> = captured.messages.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(captured.messages[1].blocks.len(), 2);
+        assert_eq!(captured.messages[2].blocks[0].kind, CapturedBlockKind::ToolResult);
+    }
+}

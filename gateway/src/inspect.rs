@@ -1,0 +1,123 @@
+//! Inspection of a request before it is forwarded: parse a copy of the body, extract
+//! segments, scan them with the signature catalogue, and let the project's policy
+//! (template, overrides, Rego) decide. Forwarding still uses the original bytes.
+//!
+//! Only Messages API calls carry prompts (`POST /v1/messages` and
+//! `/v1/messages/count_tokens`); other paths (e.g. `GET /v1/models`) are not inspected
+//! and get a neutral verdict.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderMap, HeaderValue, Method};
+use portcullis_detection::{
+    Decision, Finding, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict, extract_segments, request_facts,
+};
+use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
+
+use crate::auth::Identity;
+use crate::error::GatewayError;
+use crate::policies::ProjectPolicies;
+
+pub struct Inspection {
+    pub facts: RequestFacts,
+    pub segments: Vec<Segment>,
+    pub findings: Vec<Finding>,
+    pub verdict: Verdict,
+}
+
+/// Whether a request path carries a prompt to inspect.
+pub fn is_inspected(method: &Method, path: &str) -> bool {
+    method == Method::POST && matches!(path, "/v1/messages" | "/v1/messages/count_tokens")
+}
+
+/// Headers the policy may see: everything but credentials and cookies.
+fn policy_headers(headers: &HeaderMap, gateway_key_headers: &[axum::http::HeaderName]) -> BTreeMap<String, String> {
+    const SECRET: [&str; 6] = ["authorization", "x-api-key", "x-anthropic-key", "cookie", "proxy-authorization", "set-cookie"];
+    headers
+        .iter()
+        .filter(|(name, _)| !SECRET.contains(&name.as_str()) && !gateway_key_headers.contains(name))
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_string(), v.to_string())))
+        .collect()
+}
+
+pub struct InspectRequest<'a> {
+    pub identity: &'a Identity,
+    pub method: &'a Method,
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+    pub gateway_key_headers: &'a [axum::http::HeaderName],
+    pub session_id: Option<String>,
+    pub body: &'a [u8],
+}
+
+pub fn inspect(scanner: &Scanner, policies: &ProjectPolicies, request: InspectRequest<'_>) -> Result<Inspection, GatewayError> {
+    let body: serde_json::Value = serde_json::from_slice(request.body).map_err(|e| {
+        GatewayError::BadRequest(format!("the request body is not valid JSON ({e}); it cannot be inspected"))
+    })?;
+    if !body.is_object() {
+        return Err(GatewayError::BadRequest("the request body must be a JSON object".to_string()));
+    }
+    let facts = request_facts(&body);
+    let segments = extract_segments(&body);
+    let findings = scanner.scan(&request.identity.tenant, &segments);
+    let mut input = PolicyInput::from_facts(&facts);
+    input.tenant = request.identity.tenant.clone();
+    input.project = request.identity.project.clone();
+    input.path = request.path.to_string();
+    input.method = request.method.to_string();
+    input.session_id = request.session_id;
+    input.headers = policy_headers(request.headers, request.gateway_key_headers);
+    let policy = policies
+        .get(&request.identity.project)
+        .ok_or_else(|| GatewayError::Internal(format!("no policy for project {}", request.identity.project)))?;
+    let verdict = policy
+        .current()
+        .evaluate(&input, &findings)
+        .map_err(|e| GatewayError::Internal(format!("policy evaluation failed: {e}")))?;
+    Ok(Inspection { facts, segments, findings, verdict })
+}
+
+/// `X-Risk-*` headers for a response.
+pub fn risk_headers(headers: &mut HeaderMap, verdict: Option<&Verdict>) {
+    let (blocked, categories, confidence) = match verdict {
+        Some(v) => (v.decision == Decision::Block, v.categories_header(), v.confidence_header()),
+        None => (false, String::new(), "0.00".to_string()),
+    };
+    headers.insert("x-risk-blocked", HeaderValue::from_static(if blocked { "true" } else { "false" }));
+    if let Ok(value) = HeaderValue::from_str(&categories) {
+        headers.insert("x-risk-categories", value);
+    }
+    if let Ok(value) = HeaderValue::from_str(&confidence) {
+        headers.insert("x-risk-confidence", value);
+    }
+}
+
+pub fn provenance(origin: &portcullis_detection::SegmentRef) -> SegmentProvenance {
+    let source = match origin.source {
+        SourceKind::System if origin.message_index.is_none() => SegmentSource::System,
+        SourceKind::ToolResult => SegmentSource::ToolResult,
+        SourceKind::ToolUseInput => SegmentSource::ToolUse,
+        _ => SegmentSource::Message,
+    };
+    let index = |i: Option<usize>| i.and_then(|i| u32::try_from(i).ok());
+    SegmentProvenance {
+        source,
+        role: origin.role.clone(),
+        message_index: index(origin.message_index),
+        block_index: index(origin.block_index),
+    }
+}
+
+/// Findings as they go into the audit event: redacted renderings only.
+pub fn event_findings(findings: &[Finding]) -> Vec<EventFinding> {
+    findings
+        .iter()
+        .map(|f| EventFinding {
+            detector_id: f.detector_id.to_string(),
+            category: f.category.as_str().to_string(),
+            confidence: f.confidence,
+            segment: provenance(&f.segment),
+            redacted: f.redacted.clone(),
+        })
+        .collect()
+}
