@@ -1,0 +1,44 @@
+//! The official `anthropic` Python SDK (pinned, in the venv scripts/install-deps.sh
+//! creates) through the gateway: create, stream, count_tokens, models, and a rejected
+//! gateway key raising AuthenticationError. Also with the `/api/v1/anthropic` base URL.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+
+async fn run_smoke(base_url: String) {
+    let python = test_support::python::sdk_python().unwrap();
+    let script = test_support::python::sdk_smoke_script();
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("ANTHROPIC_BASE_URL", base_url)
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PORTCULLIS_KEY", GATEWAY_KEY)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "sdk_smoke.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+#[tokio::test]
+async fn official_python_sdk_works_through_the_gateway() {
+    let stack = Stack::start().await;
+    run_smoke(stack.gateway.url()).await;
+    let recorded = stack.mock.requests();
+    assert!(recorded.len() >= 4, "create, stream, count_tokens, models");
+    for request in &recorded {
+        assert_eq!(request.header("x-portcullis-key"), None);
+        assert!(request.header("x-stainless-lang").is_some(), "SDK headers pass through");
+    }
+    let stream = recorded.iter().find(|r| r.header("x-stainless-helper-method") == Some("stream"));
+    assert!(stream.is_some(), "the streaming helper's request went through");
+}
+
+#[tokio::test]
+async fn official_python_sdk_works_with_the_prefixed_base_url() {
+    let stack = Stack::start().await;
+    run_smoke(format!("{}/api/v1/anthropic", stack.gateway.url())).await;
+}
