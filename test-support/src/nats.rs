@@ -143,3 +143,30 @@ fn server_spec(program: &Path, root: &Path, port: u16, monitor_port: u16) -> Ser
         ready_timeout: READY_TIMEOUT,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port taken between picking and binding makes the first start fail with
+    /// "address already in use"; the retry with fresh ports then succeeds.
+    #[tokio::test]
+    async fn start_retries_when_the_picked_port_is_taken() {
+        let program = find_binary("nats-server", "nats-server").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken = squatter.local_addr().unwrap().port();
+        let mut attempts = 0;
+        let (mut process, port) = launch_with_fresh_ports(|| {
+            attempts += 1;
+            let port = if attempts == 1 { taken } else { free_port()? };
+            Ok((server_spec(&program, root.path(), port, free_port()?), port))
+        })
+        .await
+        .unwrap();
+        assert_eq!(attempts, 2);
+        assert_ne!(port, taken);
+        assert!(process.is_running());
+        process.kill().await;
+    }
+}
