@@ -24,4 +24,16 @@ pub enum WorkerError {
     UnsupportedModel(String),
     #[error("invalid model config: {0}")]
     InvalidConfig(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("the model thread stopped")]
+    EngineStopped,
+    #[error("the model queue is full")]
+    Overloaded,
+    #[error("inference failed: {0}")]
+    Inference(String),
+    #[error("eval data: {0}")]
+    EvalData(String),
 }

@@ -10,6 +10,7 @@
 //! schema this crate version describes.
 
 mod codec;
+pub mod detect; pub use detect::*;
 mod content;
 mod error;
 mod event;

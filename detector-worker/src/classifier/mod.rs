@@ -128,8 +128,19 @@ impl Classifier {
     }
 
     /// Scores each text: max over its windows of P(injection); 0 for a text
-    /// without tokens.
+    /// without tokens. Windows run in padded batches of up to 32.
     pub fn score(&self, texts: &[&str]) -> Result<Vec<TextScore>, WorkerError> {
+        self.score_batched(texts, MAX_BATCH_WINDOWS)
+    }
+
+    /// [`Classifier::score`] with at most `max_batch_windows` windows (≥ 1) per
+    /// forward pass. The windows of all texts are sorted by length before they
+    /// are cut into batches, so one batch holds windows of similar length.
+    pub fn score_batched(
+        &self,
+        texts: &[&str],
+        max_batch_windows: usize,
+    ) -> Result<Vec<TextScore>, WorkerError> {
         let mut windows = Vec::new();
         let mut owner = Vec::new();
         for (index, text) in texts.iter().enumerate() {
@@ -151,7 +162,7 @@ impl Classifier {
 
         let mut best = vec![0.0f32; texts.len()];
         let mut counts = vec![0usize; texts.len()];
-        for chunk in order.chunks(MAX_BATCH_WINDOWS) {
+        for chunk in order.chunks(max_batch_windows.max(1)) {
             let batch: Vec<Vec<u32>> = chunk.iter().map(|&k| windows[k].clone()).collect();
             for (&k, logits) in chunk.iter().zip(self.logits(&batch)?) {
                 let p = probability(&logits, self.config.positive_label);

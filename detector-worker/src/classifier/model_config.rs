@@ -97,6 +97,19 @@ impl ModelConfig {
     }
 }
 
+impl ModelConfig {
+    /// The label reported for a verdict: the injection label when flagged,
+    /// else the first other label (the benign one of a binary model).
+    pub fn label(&self, flagged: bool) -> &str {
+        let index = match (flagged, self.positive_label) {
+            (true, positive) => positive,
+            (false, 0) => 1,
+            (false, _) => 0,
+        };
+        self.labels.get(index).map_or("", String::as_str)
+    }
+}
+
 /// `{"0": "benign", "1": "injection"}` -> `["benign", "injection"]`; ids must be
 /// exactly 0..n.
 fn labels_by_id(id2label: &BTreeMap<String, String>) -> Result<Vec<String>, WorkerError> {
