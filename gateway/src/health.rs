@@ -27,8 +27,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
                 "failures": stats.failures.load(Ordering::Relaxed),
                 "last_failure_unix_ms": if last_failure == 0 { serde_json::Value::Null } else { last_failure.into() },
             },
+            "audit": audit,
+            "detection": {
+                "status": "ok",
+                "signature_detectors": state.scanner.catalogue().len(),
+            },
         },
-        "audit": audit,
         "projects": config.projects.len(),
     }))
 }

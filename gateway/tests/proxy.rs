@@ -284,6 +284,8 @@ async fn health_reports_version_and_dependencies() {
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["dependencies"]["upstream"]["url"].is_string());
+    assert_eq!(health["dependencies"]["audit"]["mode"], "jsonl");
+    assert!(health["dependencies"]["detection"]["signature_detectors"].as_u64().unwrap() > 10);
 }
 
 #[tokio::test]
