@@ -142,7 +142,13 @@ async fn main() -> Result<(), String> {
     }
 
     if args.streams > 0 {
-        let slow = Arc::new(claude_code_sized_body(true).replace("[[mock:words=40]]", "[[mock:words=60]]"));
+        // Small prompts: this measures what an open stream costs the gateway, not the
+        // transient memory of 1,000 large bodies arriving in the same instant.
+        let slow = Arc::new(
+            serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 1024, "stream": true,
+                "messages": [{"role": "user", "content": "[[mock:words=60]] Tell me a story."}]})
+            .to_string(),
+        );
         let (rss_before, _) = rss_kib(gateway.pid()).unwrap_or((0, 0));
         let mut tasks = Vec::new();
         let stream_client = reqwest::Client::builder().pool_max_idle_per_host(0).build().map_err(|e| e.to_string())?;
