@@ -9,3 +9,5 @@ echo "== cargo clippy (lints deny unwrap/expect/panic outside tests)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== docker compose file and Dockerfile paths"
+bash scripts/check-compose.sh
