@@ -37,7 +37,7 @@ pub struct CacheLimits {
 
 impl Default for CacheLimits {
     fn default() -> Self {
-        CacheLimits { max_entries: 100_000, max_bytes: 32 * 1024 * 1024, min_segment_len: 128 }
+        CacheLimits { max_entries: 100_000, max_bytes: 32 * 1024 * 1024, min_segment_len: 32 }
     }
 }
 

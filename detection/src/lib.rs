@@ -162,6 +162,6 @@ pub use policy::{
     Action, Decision, DetectorOverride, DetectorRule, Level, Policy, PolicyConfig, PolicyHandle, PolicyInput,
     RegoWatcher, Template, Verdict, spawn_rego_watcher,
 };
-pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner};
+pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns};
 pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind, extract_segments, request_facts};
 pub use validators::{luhn_valid, shannon_entropy};

@@ -161,28 +161,25 @@ pub fn collapse_spacing<'a>(text: &'a str, runs: &[Range<usize>]) -> Normalized<
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(text.len());
     let mut map = Vec::with_capacity(text.len());
+    let mut copy = |from: usize, to: usize, drop_separators: bool| {
+        for (i, &b) in bytes.iter().enumerate().take(to).skip(from) {
+            if !(drop_separators && is_spacing_separator(b)) {
+                out.push(b);
+                map.push((offset(i), offset(i + 1)));
+            }
+        }
+    };
     let mut pos = 0;
     for run in runs {
         let (start, end) = (run.start.min(bytes.len()), run.end.min(bytes.len()));
         if start < pos {
             continue;
         }
-        for i in pos..start {
-            out.push(bytes[i]);
-            map.push((offset(i), offset(i + 1)));
-        }
-        for i in start..end {
-            if !is_spacing_separator(bytes[i]) {
-                out.push(bytes[i]);
-                map.push((offset(i), offset(i + 1)));
-            }
-        }
+        copy(pos, start, false);
+        copy(start, end, true);
         pos = end;
     }
-    for i in pos..bytes.len() {
-        out.push(bytes[i]);
-        map.push((offset(i), offset(i + 1)));
-    }
+    copy(pos, bytes.len(), false);
     // Only ASCII separator bytes were removed, so the result stays valid UTF-8; a failed
     // conversion (impossible) falls back to the unchanged text.
     match String::from_utf8(out) {
@@ -213,7 +210,7 @@ mod tests {
     fn collapse_joins_runs() {
         let text = "x i g n o r e  p r e v i o u s y";
         let end = text.rfind('s').unwrap() + 1;
-        let n = collapse_spacing(text, &[2..end]);
+        let n = collapse_spacing(text, std::slice::from_ref(&(2..end)));
         assert_eq!(n.text(), "x ignoreprevious y");
         assert_eq!(&text[n.original_span(2..16)], "i g n o r e  p r e v i o u s");
     }

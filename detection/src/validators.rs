@@ -37,7 +37,7 @@ pub fn luhn_valid(ds: &[u8]) -> bool {
         }
         sum += v;
     }
-    !ds.is_empty() && sum % 10 == 0
+    !ds.is_empty() && sum.is_multiple_of(10)
 }
 
 /// Payment card numbers: 13–19 digits, consistent separators, a known issuer prefix and
@@ -274,7 +274,9 @@ pub(crate) fn html_comment_instruction(text: &str, r: Range<usize>, conf: f32) -
     let limit = (r.end + 4096).min(text.len());
     let limit = (limit..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
     let tail = &text[r.end..limit];
-    let close = tail.find("-->").map_or(limit, |i| r.end + i + 3);
+    // Look only up to the next comment opener: keeps a run of `<!--` linear overall.
+    let tail = tail.find("<!--").map_or(tail, |i| &tail[..i]);
+    let close = tail.find("-->").map_or(r.end + tail.len(), |i| r.end + i + 3);
     let body = text[r.end..close].to_ascii_lowercase();
     const CUES: [&str; 14] = [
         "instruction", "ignore", "assistant", " ai ", "ai:", "you must", "you should", "system prompt",

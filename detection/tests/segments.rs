@@ -44,7 +44,8 @@ fn claude_code_body() -> serde_json::Value {
 #[test]
 fn extracts_every_text_with_provenance() {
     let segs = extract_segments(&claude_code_body());
-    let view: Vec<(SourceKind, Option<&str>, Option<usize>, Option<usize>, Option<usize>, &str)> = segs
+    type Row<'a> = (SourceKind, Option<&'a str>, Option<usize>, Option<usize>, Option<usize>, &'a str);
+    let view: Vec<Row<'_>> = segs
         .iter()
         .map(|s| (s.origin.source, s.origin.role.as_deref(), s.origin.message_index, s.origin.block_index, s.origin.nested_index, s.text.as_str()))
         .collect();
