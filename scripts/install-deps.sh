@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on Debian bookworm, idempotently:
-#   - Debian packages nats-server, clickhouse-server, python3-venv (only if missing)
+#   - Debian packages nats-server, clickhouse-server, curl, python3-venv (only if missing)
 #   - .venv at the repo root with scripts/python/requirements.txt (only if not satisfied)
 # Runs as root, or through sudo when not root.
 #
@@ -22,7 +22,7 @@ fi
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------
-packages=(nats-server clickhouse-server)
+packages=(nats-server clickhouse-server curl)  # curl: readiness checks in run-stack.sh
 # python3-venv is only needed when the python3 on PATH cannot create a venv
 # (pyenv builds and Debian's full python3 can; Debian's bare python3 cannot).
 probe_dir="$(mktemp -d)"
