@@ -123,8 +123,14 @@ impl Classifier {
         }
         let shape = (windows.len(), longest);
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        Ok(self.model.forward(&ids, &mask)?.to_vec2::<f32>()?)
+        // Without padding the mask is all ones: the model skips it.
+        let padded = windows.iter().any(|w| w.len() != longest);
+        let mask = if padded {
+            Some(Tensor::from_vec(mask, shape, &self.device)?)
+        } else {
+            None
+        };
+        Ok(self.model.forward(&ids, mask.as_ref())?.to_vec2::<f32>()?)
     }
 
     /// Scores each text: max over its windows of P(injection); 0 for a text

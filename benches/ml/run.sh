@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Candle vs PyTorch on the same weights (models/default), same token ids, same
+# thread counts, in one run. Engines alternate per thread count and repetition
+# so background load hits both alike. Writes benches/ml/last-run.jsonl and
+# prints a markdown table (best p50 over the repetitions).
+#
+#   benches/ml/run.sh [REPS]        # default 2; needs models/.venv-train (models/fetch.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+reps="${1:-2}"
+python=models/.venv-train/bin/python
+out=benches/ml/last-run.jsonl
+cargo build --release -p detector-worker --example candle_bench >&2
+# glibc otherwise returns every large tensor buffer to the OS and page-faults
+# it back in on the next op (~10 % of Candle's time in the profile).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824}"
+: > "$out"
+for threads in 1 2; do
+  for rep in $(seq "$reps"); do
+    RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads ./target/release/examples/candle_bench >> "$out"
+    OMP_NUM_THREADS=$threads "$python" benches/ml/torch_bench.py "$threads" 2>/dev/null >> "$out"
+  done
+done
+"$python" benches/ml/summarize.py "$out"
