@@ -8,6 +8,6 @@ bash scripts/install-deps.sh
 echo "== cargo clippy (lints deny unwrap/expect/panic outside tests)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 echo "== docker compose file and Dockerfile paths"
 bash scripts/check-compose.sh

@@ -215,7 +215,9 @@ async fn full_queue_answers_overloaded_at_once() {
         .collect();
     assert_eq!(overloaded.len() + ok.len(), 12, "{results:?}");
     assert!(!overloaded.is_empty(), "no overload with a queue of 1: {results:?}");
-    assert!(ok.len() >= 2, "{results:?}");
+    // At least the request the model thread picked up is answered; whether a
+    // second one found the single queue slot free depends on scheduling.
+    assert!(!ok.is_empty(), "{results:?}");
     // Refusals do not wait for the model.
     let slowest_refusal = overloaded.iter().max().unwrap();
     let slowest_answer = ok.iter().max().unwrap();
