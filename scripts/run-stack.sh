@@ -288,12 +288,14 @@ wait_ready audit-writer 60 writer_ready
 
 # --- detector workers -----------------------------------------------------------
 # Share the cores between the workers' model threads.
+WORKER_GLIBC_TUNABLES="glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824"
 if ((WORKERS > 0)); then
     cores=$(nproc 2>/dev/null || echo 2)
     threads=$(( cores / WORKERS )); ((threads >= 1)) || threads=1
     for ((n = 1; n <= WORKERS; n++)); do
+        # GLIBC_TUNABLES keeps tensor buffers in the heap (benches/ml/RESULTS.md).
         start "detector-worker-$n" env PORTCULLIS_NATS_URL="$NATS_URL" RAYON_NUM_THREADS="$threads" \
-            "$BIN_DIR/detector-worker" run
+            GLIBC_TUNABLES="${GLIBC_TUNABLES:-$WORKER_GLIBC_TUNABLES}" "$BIN_DIR/detector-worker" run
         # Ready once this many workers subscribe to the request subject.
         workers_subscribed() {
             local count
