@@ -1,5 +1,9 @@
 //! Incremental scanning: a bounded, sharded cache of already-scanned segments.
 //!
+//! [`SegmentCache`] is generic over what it remembers per segment: the scanner stores
+//! its findings, the gateway's ML step stores classifier scores (so a resent prefix is
+//! not sent to the detector workers again). Both get the same keying and bounds.
+//!
 //! Agent clients resend the whole conversation every turn. The cache remembers, per tenant,
 //! the findings of each segment it has scanned, keyed by a keyed 64-bit SipHash of
 //! (tenant, source kind, text). Normalization is deterministic, so equal text means equal
@@ -53,22 +57,48 @@ pub(crate) struct CachedFinding {
 
 pub(crate) type CachedFindings = Arc<[CachedFinding]>;
 
-const ENTRY_OVERHEAD: usize = 64;
+/// The scanner's cache: findings per segment.
+pub(crate) type ScanCache = SegmentCache<CachedFindings>;
 
-fn entry_bytes(findings: &[CachedFinding]) -> usize {
-    ENTRY_OVERHEAD + findings.iter().map(|f| 48 + f.redacted.len()).sum::<usize>()
+/// A value a [`SegmentCache`] can hold: cheap to clone (hits are returned by value) and
+/// able to tell its heap size, which counts against [`CacheLimits::max_bytes`].
+pub trait CacheWeight: Clone {
+    /// Approximate heap bytes held by the value (the per-entry overhead is added).
+    fn cache_bytes(&self) -> usize;
 }
 
-#[derive(Default)]
-struct Generation {
-    map: HashMap<u64, CachedFindings>,
+impl CacheWeight for CachedFindings {
+    fn cache_bytes(&self) -> usize {
+        self.iter().map(|f| 48 + f.redacted.len()).sum::<usize>()
+    }
+}
+
+const ENTRY_OVERHEAD: usize = 64;
+
+fn entry_bytes<V: CacheWeight>(value: &V) -> usize {
+    ENTRY_OVERHEAD + value.cache_bytes()
+}
+
+struct Generation<V> {
+    map: HashMap<u64, V>,
     bytes: usize,
 }
 
-#[derive(Default)]
-struct Shard {
-    young: Generation,
-    old: Generation,
+impl<V> Default for Generation<V> {
+    fn default() -> Self {
+        Generation { map: HashMap::new(), bytes: 0 }
+    }
+}
+
+struct Shard<V> {
+    young: Generation<V>,
+    old: Generation<V>,
+}
+
+impl<V> Default for Shard<V> {
+    fn default() -> Self {
+        Shard { young: Generation::default(), old: Generation::default() }
+    }
 }
 
 /// Cache hit/miss counters, for tests and metrics.
@@ -78,26 +108,28 @@ pub struct CacheStats {
     pub bytes: usize,
 }
 
-pub(crate) struct ScanCache {
-    shards: Vec<Mutex<Shard>>,
+/// A bounded, sharded, per-tenant map from segment hash to `V` (see the module docs).
+pub struct SegmentCache<V> {
+    shards: Vec<Mutex<Shard<V>>>,
     hasher: RandomState,
     limits: CacheLimits,
 }
 
-impl ScanCache {
-    pub(crate) fn new(limits: CacheLimits) -> Self {
-        ScanCache {
+impl<V: CacheWeight> SegmentCache<V> {
+    pub fn new(limits: CacheLimits) -> Self {
+        SegmentCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
             limits,
         }
     }
 
-    pub(crate) fn limits(&self) -> CacheLimits {
+    pub fn limits(&self) -> CacheLimits {
         self.limits
     }
 
-    pub(crate) fn key(&self, tenant: &str, kind: SourceKind, text: &str) -> u64 {
+    /// Keyed SipHash of (tenant, source kind, text); the key is random per cache.
+    pub fn key(&self, tenant: &str, kind: SourceKind, text: &str) -> u64 {
         let mut h = self.hasher.build_hasher();
         tenant.hash(&mut h);
         kind.hash(&mut h);
@@ -105,12 +137,12 @@ impl ScanCache {
         h.finish()
     }
 
-    fn shard(&self, key: u64) -> Option<&Mutex<Shard>> {
+    fn shard(&self, key: u64) -> Option<&Mutex<Shard<V>>> {
         // The top bits pick the shard; the map uses the whole key.
         self.shards.get((key >> 60) as usize % SHARDS)
     }
 
-    pub(crate) fn get(&self, key: u64) -> Option<CachedFindings> {
+    pub fn get(&self, key: u64) -> Option<V> {
         let shard = self.shard(key)?;
         // A poisoned lock only means another thread panicked mid-update of a cache; the
         // data is still a valid map, so keep using it.
@@ -125,14 +157,14 @@ impl ScanCache {
         Some(hit)
     }
 
-    pub(crate) fn insert(&self, key: u64, findings: CachedFindings) {
+    pub fn insert(&self, key: u64, value: V) {
         let Some(shard) = self.shard(key) else { return };
-        let bytes = entry_bytes(&findings);
+        let bytes = entry_bytes(&value);
         let mut s = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.insert_locked(&mut s, key, findings, bytes);
+        self.insert_locked(&mut s, key, value, bytes);
     }
 
-    fn insert_locked(&self, s: &mut Shard, key: u64, findings: CachedFindings, bytes: usize) {
+    fn insert_locked(&self, s: &mut Shard<V>, key: u64, value: V, bytes: usize) {
         let max_entries = (self.limits.max_entries / SHARDS / 2).max(1);
         let max_bytes = (self.limits.max_bytes / SHARDS / 2).max(ENTRY_OVERHEAD);
         if bytes > max_bytes {
@@ -141,13 +173,13 @@ impl ScanCache {
         if s.young.map.len() >= max_entries || s.young.bytes + bytes > max_bytes {
             s.old = std::mem::take(&mut s.young);
         }
-        if let Some(prev) = s.young.map.insert(key, findings) {
+        if let Some(prev) = s.young.map.insert(key, value) {
             s.young.bytes = s.young.bytes.saturating_sub(entry_bytes(&prev));
         }
         s.young.bytes += bytes;
     }
 
-    pub(crate) fn stats(&self) -> CacheStats {
+    pub fn stats(&self) -> CacheStats {
         let mut st = CacheStats::default();
         for shard in &self.shards {
             let s = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -157,7 +189,7 @@ impl ScanCache {
         st
     }
 
-    pub(crate) fn clear(&self) {
+    pub fn clear(&self) {
         for shard in &self.shards {
             let mut s = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             *s = Shard::default();

@@ -80,6 +80,7 @@
 //! | `injection.html_comment_instruction` | prompt_injection | 0.6 | `<!-- … -->` addressing the AI, tool output/documents only |
 //! | `jailbreak.dan_roleplay` | jailbreak | 0.9 | you are now DAN, do anything now, developer mode enabled |
 //! | `jailbreak.no_restrictions` | jailbreak | 0.85 | pretend you have no restrictions, no longer bound by rules |
+//! | `ml.injection` | prompt_injection | the model's score | not scanned here: the gateway's ML step (detector workers) makes these findings; listed so the policy judges them ([`EXTERNAL_DETECTORS`]) |
 //!
 //! "x / y" = confidence in user text / in tool results and documents. Injection and
 //! jailbreak detectors scan user text, tool results, tool inputs and documents, not the
@@ -154,13 +155,13 @@ mod scanner;
 mod segments;
 mod validators;
 
-pub use cache::{CacheLimits, CacheStats};
+pub use cache::{CacheLimits, CacheStats, CacheWeight, SegmentCache};
 pub use error::DetectionError;
 pub use finding::{Category, DetectorInfo, Finding, Transform};
 pub use normalize::normalize;
 pub use policy::{
-    Action, Decision, DetectorOverride, DetectorRule, Level, Policy, PolicyConfig, PolicyHandle, PolicyInput,
-    RegoWatcher, Template, Verdict, spawn_rego_watcher,
+    Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, ML_INJECTION_ID, Policy,
+    PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
 };
 pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns};
 pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind, extract_segments, request_facts};

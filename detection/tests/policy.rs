@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use portcullis_detection::{
-    Category, Decision, Finding, Policy, PolicyConfig, PolicyHandle, PolicyInput, SegmentRef, SourceKind, Transform,
-    spawn_rego_watcher,
+    CacheLimits, CacheWeight, Category, Decision, Finding, ML_INJECTION_ID, Policy, PolicyConfig, PolicyHandle,
+    PolicyInput, SegmentCache, SegmentRef, SourceKind, Transform, spawn_rego_watcher,
 };
 
 const SEED: &str = r#"package behavry.authz
@@ -79,6 +79,43 @@ fn overrides_detector_beats_category_beats_template() {
     assert_eq!(v.acted_findings, vec![0, 1]);
     assert_eq!(v.categories_header(), "pii,secret");
     assert_eq!(v.confidence_header(), "0.90");
+}
+
+#[test]
+fn ml_detector_is_judged_like_the_catalogue() {
+    // The gateway's ML findings: category prompt_injection, confidence = model score.
+    let ml = |score| [finding(ML_INJECTION_ID, Category::PromptInjection, score)];
+    let balanced = PolicyConfig::default();
+    assert_eq!(decide(&balanced, &ml(0.97)), Decision::Block);
+    assert_eq!(decide(&balanced, &ml(0.3)), Decision::Allow); // below L2
+    let c = cfg(r#"{"detectors":{"ml.injection":{"level":"L4","action":"alert"}}}"#);
+    assert_eq!(decide(&c, &ml(0.3)), Decision::Alert);
+    let c = cfg(r#"{"detectors":{"prompt_injection":{"action":"log"},"ml.injection":{"action":"block"}}}"#);
+    assert_eq!(decide(&c, &ml(0.97)), Decision::Block); // detector override beats category
+    let c = cfg(r#"{"detectors":{"ml.injection":{"enabled":false}}}"#);
+    assert_eq!(decide(&c, &ml(0.97)), Decision::Allow);
+}
+
+#[test]
+fn segment_cache_holds_any_weighted_value_per_tenant() {
+    #[derive(Clone, Debug, PartialEq)]
+    struct Score(f32);
+    impl CacheWeight for Score {
+        fn cache_bytes(&self) -> usize {
+            4
+        }
+    }
+    let cache = SegmentCache::new(CacheLimits { max_entries: 64, max_bytes: 1 << 20, min_segment_len: 0 });
+    let a = cache.key("tenant-a", SourceKind::UserText, "same text");
+    let b = cache.key("tenant-b", SourceKind::UserText, "same text");
+    assert_ne!(a, b);
+    cache.insert(a, Score(0.9));
+    assert_eq!(cache.get(a), Some(Score(0.9)));
+    assert_eq!(cache.get(b), None);
+    for i in 0..1000 {
+        cache.insert(cache.key("tenant-a", SourceKind::UserText, &i.to_string()), Score(0.1));
+    }
+    assert!(cache.stats().entries <= 64, "{:?}", cache.stats());
 }
 
 #[test]

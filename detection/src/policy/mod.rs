@@ -20,6 +20,15 @@ use crate::error::DetectionError;
 use crate::finding::{Category, Finding};
 use rego::RegoRules;
 
+/// Detectors that run outside this crate but are judged by the same policy: the
+/// gateway's ML classifier. Their ids are valid override keys and get rules like the
+/// catalogue's detectors.
+pub const EXTERNAL_DETECTORS: [(&str, Category); 1] = [(ML_INJECTION_ID, Category::PromptInjection)];
+
+/// Detector id of the ML prompt-injection classifier (detector workers); its findings'
+/// confidence is the model's injection score.
+pub const ML_INJECTION_ID: &str = "ml.injection";
+
 /// The outcome for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,19 +112,20 @@ impl Policy {
                 if let Some(rule) = by_category.get_mut(&cat) {
                     ov.apply(rule);
                 }
-            } else if !defs.iter().any(|d| d.id == key) {
+            } else if !defs.iter().any(|d| d.id == key) && !EXTERNAL_DETECTORS.iter().any(|(id, _)| id == key) {
                 return Err(DetectionError::Config(format!(
                     "override key {key:?} is neither a detector id nor a category (pii, secret, prompt_injection, jailbreak)"
                 )));
             }
         }
         let mut by_detector = HashMap::new();
-        for def in &defs {
-            let mut rule = by_category.get(&def.category).copied().unwrap_or(cfg.template.rule(def.category));
-            if let Some(ov) = cfg.detectors.get(def.id) {
+        let ids = defs.iter().map(|d| (d.id, d.category)).chain(EXTERNAL_DETECTORS);
+        for (id, category) in ids {
+            let mut rule = by_category.get(&category).copied().unwrap_or(cfg.template.rule(category));
+            if let Some(ov) = cfg.detectors.get(id) {
                 ov.apply(&mut rule);
             }
-            by_detector.insert(def.id.to_owned(), rule);
+            by_detector.insert(id.to_owned(), rule);
         }
         let mut files: Vec<&Path> = Vec::new();
         for f in &cfg.rego_files {
