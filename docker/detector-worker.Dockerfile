@@ -16,6 +16,7 @@ COPY test-support test-support
 COPY detector-worker detector-worker
 COPY audit-writer audit-writer
 COPY benches benches
+COPY e2e e2e
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release -p detector-worker --locked \
