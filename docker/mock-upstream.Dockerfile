@@ -16,6 +16,7 @@ COPY detector-worker detector-worker
 COPY audit-writer audit-writer
 COPY benches benches
 COPY e2e e2e
+COPY telemetry telemetry
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release -p mock-upstream --locked \
