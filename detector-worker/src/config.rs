@@ -20,15 +20,34 @@ use serde::Deserialize;
 use crate::WorkerError;
 
 /// Top-level sections of [`WorkerConfig`].
-const SECTIONS: [&str; 4] = ["nats", "model", "batching", "stats"];
+const SECTIONS: [&str; 5] = ["nats", "model", "batching", "stats", "metrics_listen"];
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkerConfig {
     pub nats: NatsConfig,
     pub model: ModelSection,
     pub batching: BatchingConfig,
     pub stats: StatsConfig,
+    /// Address of the Prometheus `GET /metrics` listener
+    /// (`PORTCULLIS_METRICS_LISTEN`); empty turns it off. Several workers on
+    /// one host need one port each.
+    pub metrics_listen: String,
+}
+
+/// Default [`WorkerConfig::metrics_listen`]: loopback only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9103";
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            nats: NatsConfig::default(),
+            model: ModelSection::default(),
+            batching: BatchingConfig::default(),
+            stats: StatsConfig::default(),
+            metrics_listen: DEFAULT_METRICS_LISTEN.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -160,7 +179,19 @@ impl WorkerConfig {
         if self.batching.queue_capacity == 0 {
             return invalid("batching.queue_capacity", "must be at least 1");
         }
+        self.metrics_addr()?;
         Ok(())
+    }
+
+    /// The metrics listener's address, `None` when turned off.
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, WorkerError> {
+        let listen = self.metrics_listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|_| {
+            WorkerError::Config(format!("metrics_listen: {listen:?} is not an address like 127.0.0.1:9103"))
+        })
     }
 
     /// The configured model folder, else the committed default.

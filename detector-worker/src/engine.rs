@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::time::{Duration, Instant};
 
+use portcullis_telemetry::{LatencyHistogram, SizeHistogram};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
@@ -93,6 +94,18 @@ struct EngineCounters {
     last_inference_us: AtomicU64,
     batch_segments_max: AtomicU64,
     last_batch_segments: AtomicU64,
+    histograms: EngineHistograms,
+}
+
+/// Distributions for `/metrics` (clones share their counts).
+#[derive(Debug, Clone, Default)]
+pub struct EngineHistograms {
+    /// Segments per model batch.
+    pub batch_segments: SizeHistogram,
+    /// Duration of one batch (tokenization and every forward pass).
+    pub inference: LatencyHistogram,
+    /// Submit to the start of the batch that scored the request.
+    pub queue_wait: LatencyHistogram,
 }
 
 /// A point-in-time copy of the engine's counters (the `detect.health` body).
@@ -187,6 +200,11 @@ impl Engine {
             .await
             .map_err(|_| WorkerError::EngineStopped)?
             .map_err(WorkerError::Inference)
+    }
+
+    /// The batch size, inference time and queue wait distributions.
+    pub fn histograms(&self) -> EngineHistograms {
+        self.counters.histograms.clone()
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -284,7 +302,7 @@ fn run_batch(classifier: &Classifier, jobs: Vec<Job>, settings: EngineSettings, 
     let outcome = classifier.score_batched(&texts, settings.max_batch_windows);
     let inference_us = micros(started.elapsed());
     let batch_segments = texts.len();
-    record_batch(counters, &jobs, batch_segments, inference_us, outcome.as_ref().ok());
+    record_batch(counters, &jobs, batch_segments, started, inference_us, outcome.as_ref().ok());
 
     match outcome {
         Ok(scores) => {
@@ -314,6 +332,7 @@ fn record_batch(
     counters: &EngineCounters,
     jobs: &[Job],
     batch_segments: usize,
+    started: Instant,
     inference_us: u64,
     scores: Option<&Vec<TextScore>>,
 ) {
@@ -330,6 +349,12 @@ fn record_batch(
     counters.last_inference_us.store(inference_us, Ordering::Relaxed);
     counters.batch_segments_max.fetch_max(segments, Ordering::Relaxed);
     counters.last_batch_segments.store(segments, Ordering::Relaxed);
+    let histograms = &counters.histograms;
+    histograms.batch_segments.observe(batch_segments);
+    histograms.inference.observe_micros(inference_us);
+    for job in jobs {
+        histograms.queue_wait.observe(started.saturating_duration_since(job.submitted));
+    }
 }
 
 fn micros(duration: Duration) -> u64 {

@@ -95,6 +95,18 @@ async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     tracing::info!(warm_up_ms = started.elapsed().as_millis() as u64, "model warmed up");
     let interval = (config.stats.log_interval_secs > 0)
         .then(|| Duration::from_secs(config.stats.log_interval_secs));
+    // Scoring matters more than its metrics: a taken port (several workers on
+    // one host with the default) is logged, not fatal.
+    let _metrics = match config.metrics_addr()? {
+        Some(listen) => match detector_worker::metrics::serve(listen, engine.clone()).await {
+            Ok(server) => Some(server),
+            Err(err) => {
+                tracing::warn!(%err, "metrics listener not started (set PORTCULLIS_METRICS_LISTEN per worker)");
+                None
+            }
+        },
+        None => None,
+    };
     let worker = start_worker(&config.nats, engine, model, interval).await?;
     wait_for_signal().await;
     tracing::info!("stop requested");

@@ -92,6 +92,19 @@ impl Drop for MetricsServer {
     }
 }
 
+/// `GET /metrics` from `addr` over plain HTTP/1.1: the status code and the body.
+/// For tests and smoke checks of the services' listeners (no HTTP client needed).
+pub async fn scrape(addr: SocketAddr) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: metrics\r\nConnection: close\r\n\r\n").await?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await?;
+    let status = reply.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    Ok((status, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,13 +156,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-        assert!(reply.contains("application/openmetrics-text"), "{reply}");
-        assert!(reply.contains("\ndemo_up 1\n"), "{reply}");
+        let (status, body) = scrape(server.addr()).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, "# HELP demo_up Up.\n# TYPE demo_up gauge\ndemo_up 1\n# EOF\n");
     }
 }

@@ -77,7 +77,9 @@ impl Collector for Snapshot {
                 Value::Counter(_) => MetricType::Counter,
                 Value::Gauge(_) | Value::GaugeF64(_) => MetricType::Gauge,
             };
-            let mut metric = encoder.encode_descriptor(family.name, family.help, None, metric_type)?;
+            // Registered metrics get a closing period from the registry; match them.
+            let help = format!("{}.", family.help);
+            let mut metric = encoder.encode_descriptor(family.name, &help, None, metric_type)?;
             match family.samples.as_slice() {
                 [(labels, value)] if labels.is_empty() => encode_value(*value, metric)?,
                 samples => {
