@@ -8,7 +8,9 @@
 //!    while the writer runs: per event, the time from its publish until a
 //!    `count()` poll (every 20 ms) first includes it; p50/p99 reported.
 //!
-//! `AUDIT_BENCH_EVENTS` and `AUDIT_BENCH_RATE` override the sizes.
+//! `AUDIT_BENCH_EVENTS` and `AUDIT_BENCH_RATE` override the sizes;
+//! `AUDIT_BENCH_IN_FLIGHT` sets `batch.max_in_flight` (1 = no overlap of the
+//! next fetch with the current INSERT, for comparison).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,6 +88,8 @@ async fn main() {
     let mut cfg = WriterConfig::default();
     cfg.nats.url = nats.url();
     cfg.clickhouse.url = ch.http_url();
+    cfg.batch.max_in_flight = env_u64("AUDIT_BENCH_IN_FLIGHT", cfg.batch.max_in_flight as u64) as usize;
+    println!("batches of {} events / {} ms, {} in flight", cfg.batch.max_events, cfg.batch.max_age_ms, cfg.batch.max_in_flight);
 
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = jetstream::new(client);

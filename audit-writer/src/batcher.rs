@@ -34,6 +34,11 @@ impl<T> Batcher<T> {
         self.items.len()
     }
 
+    /// The items waiting, oldest first.
+    pub fn items(&self) -> &[T] {
+        &self.items
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -102,6 +102,10 @@ pub struct BatchConfig {
     pub retry_max_ms: u64,
     /// How long shutdown may spend flushing the last batch (seconds).
     pub shutdown_timeout_secs: u64,
+    /// Batches handed to the inserter and not yet acked (the one being
+    /// inserted plus those queued behind it). While they are inserted the
+    /// next batch is already being fetched; 1 turns the overlap off.
+    pub max_in_flight: usize,
 }
 
 impl Default for BatchConfig {
@@ -112,6 +116,7 @@ impl Default for BatchConfig {
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
             shutdown_timeout_secs: 30,
+            max_in_flight: 2,
         }
     }
 }
@@ -187,6 +192,9 @@ impl WriterConfig {
         }
         if self.batch.max_events == 0 || self.batch.max_events > 1_000_000 {
             return invalid("batch.max_events", "must be 1 ..= 1000000");
+        }
+        if !(1..=16).contains(&self.batch.max_in_flight) {
+            return invalid("batch.max_in_flight", "must be 1 ..= 16");
         }
         if self.batch.max_age_ms == 0 {
             return invalid("batch.max_age_ms", "must be positive");

@@ -78,8 +78,9 @@ async fn try_setup(js: &jetstream::Context, cfg: &WriterConfig) -> Result<PullCo
         ack_wait: cfg.ack_wait(),
         max_deliver: cfg.nats.max_deliver,
         deliver_policy: consumer::DeliverPolicy::All,
-        // Room for a full batch being inserted plus the next one filling.
-        max_ack_pending: (cfg.batch.max_events as i64 * 2).max(10_000),
+        // Room for every in-flight batch plus the one filling; more would
+        // only pile up unacked messages while ClickHouse is slow.
+        max_ack_pending: (cfg.batch.max_events as i64 * (cfg.batch.max_in_flight as i64 + 1)).max(10_000),
         ..Default::default()
     };
     stream

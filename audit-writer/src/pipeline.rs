@@ -1,20 +1,32 @@
-//! The writer loop: pull events from JetStream, batch, insert, then ack.
+//! The writer: pull events from JetStream, batch, insert, then ack.
+//!
+//! Two loops run side by side in the writer's task ([`Writer::run`]): the
+//! fetch loop below pulls, decodes, scrubs and batches; the insert loop
+//! ([`insert`]) writes each batch to ClickHouse and acks it. A full batch is
+//! handed over and the next one is fetched while it is inserted, with at most
+//! `batch.max_in_flight` batches handed over and not yet acked (a semaphore
+//! permit travels with each batch and is released after its acks).
 //!
 //! Guarantees:
 //! * A message is acked only after the INSERT holding its row succeeded, so
 //!   a crash loses nothing (unacked messages are redelivered after `ack_wait`).
+//!   Acks are explicit, one per message (see [`insert`] for why not AckAll).
 //! * Redelivered messages, and every retry after a failed INSERT (whose
 //!   outcome is unknown), are checked against `audit_events` first and rows
 //!   already stored are skipped: each event is inserted once, so the
 //!   materialized usage views stay exact; ReplacingMergeTree + `FINAL` is the
 //!   second line of defence for the event table itself.
-//! * ClickHouse down: the batch is kept and retried with exponential backoff;
-//!   nothing new is fetched meanwhile and the held messages get in-progress
-//!   acks, so an outage never pushes them towards `max_deliver`.
+//! * ClickHouse down: the batch is kept and retried with exponential backoff.
+//!   Fetching stops once the in-flight window and the batch filling are full,
+//!   and every held message (being inserted, queued, or filling) gets
+//!   in-progress acks, so an outage never pushes them towards `max_deliver`.
 //! * A message that cannot be decoded is nak'ed with a delay, and after
 //!   `dead_letter_after` deliveries published to the dead-letter subject
 //!   (its own stream) with the reason, then acked and counted.
-//! * Stop (SIGTERM/ctrl-c): the current batch is flushed and acked.
+//! * Stop (SIGTERM/ctrl-c): the batch filling is handed over, and every
+//!   handed-over batch is flushed and acked before `run` returns.
+//! * Abort (the task is dropped, as in a crash): both loops stop at once,
+//!   nothing more is acked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,9 +37,8 @@ use async_nats::jetstream::{self, AckKind, Message, consumer::PullConsumer};
 use futures_util::StreamExt;
 use portcullis_schemas::SecurityEvent;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::time::Instant;
-use uuid::Uuid;
 
 use crate::batcher::Batcher;
 use crate::config::WriterConfig;
@@ -36,6 +47,8 @@ use crate::nats::{self, Streams};
 use crate::redact::Redactor;
 use crate::row::AuditRow;
 use crate::store::Store;
+
+mod insert;
 
 /// Longest single pull request while idle (also the stop latency).
 const IDLE_FETCH: Duration = Duration::from_millis(500);
@@ -105,6 +118,13 @@ struct Held {
     redelivered: bool,
 }
 
+/// A batch handed from the fetch loop to the insert loop, with its place in
+/// the in-flight window (freed when the batch is dropped, after its acks).
+struct InFlight {
+    batch: Vec<Held>,
+    _permit: OwnedSemaphorePermit,
+}
+
 pub struct Writer {
     cfg: WriterConfig,
     js: jetstream::Context,
@@ -152,16 +172,34 @@ impl Writer {
         self
     }
 
-    /// Run until `stop` turns true; then flush and ack the current batch.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Result<(), WriterError> {
+    /// Run until `stop` turns true; then flush and ack every batch held.
+    pub async fn run(self, stop: watch::Receiver<bool>) -> Result<(), WriterError> {
+        let window = Arc::new(Semaphore::new(self.cfg.batch.max_in_flight));
+        let (to_insert, from_fetch) = mpsc::unbounded_channel();
+        // One task, two loops: dropping the task (abort) stops both, like a crash.
+        let ((), inserted) =
+            tokio::join!(self.fetch_loop(to_insert, window, stop.clone()), self.insert_loop(from_fetch, stop));
+        inserted
+    }
+
+    /// Pull and batch until `stop` (or until the insert loop has ended);
+    /// hand every due batch, and the last one, to the insert loop.
+    async fn fetch_loop(
+        &self,
+        to_insert: mpsc::UnboundedSender<InFlight>,
+        window: Arc<Semaphore>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut batcher: Batcher<Held> =
             Batcher::new(self.cfg.batch.max_events, Duration::from_millis(self.cfg.batch.max_age_ms));
         loop {
-            if *stop.borrow() {
+            if *stop.borrow() || to_insert.is_closed() {
                 break;
             }
             if batcher.is_due() {
-                self.flush(&mut batcher, &mut stop).await?;
+                if !self.hand_over(&mut batcher, &to_insert, &window).await {
+                    return;
+                }
                 continue;
             }
             let wait = batcher
@@ -178,9 +216,31 @@ impl Writer {
         }
         if !batcher.is_empty() {
             tracing::info!(events = batcher.len(), "stopping: flushing the last batch");
-            self.flush(&mut batcher, &mut stop).await?;
+            self.hand_over(&mut batcher, &to_insert, &window).await;
         }
-        Ok(())
+        // Dropping `to_insert` lets the insert loop finish what it holds and return.
+    }
+
+    /// Wait for a place in the in-flight window, keeping the waiting
+    /// messages alive meanwhile, then hand the batch over. `false` when the
+    /// insert loop has ended (its error is what `run` returns).
+    async fn hand_over(
+        &self,
+        batcher: &mut Batcher<Held>,
+        to_insert: &mpsc::UnboundedSender<InFlight>,
+        window: &Arc<Semaphore>,
+    ) -> bool {
+        let permit = loop {
+            tokio::select! {
+                permit = window.clone().acquire_owned() => match permit {
+                    Ok(permit) => break permit,
+                    Err(_) => return false,
+                },
+                () = to_insert.closed() => return false,
+                () = tokio::time::sleep(self.cfg.ack_wait() / 3) => self.keep_alive(batcher.items().iter()).await,
+            }
+        };
+        to_insert.send(InFlight { batch: batcher.take(), _permit: permit }).is_ok()
     }
 
     async fn fetch(&self, want: usize, wait: Duration, batcher: &mut Batcher<Held>) -> Result<(), WriterError> {
@@ -235,91 +295,6 @@ impl Writer {
             Err(err) => {
                 tracing::error!(%err, "dead-letter publish failed; will retry");
                 let _ = message.ack_with(AckKind::Nak(Some(Duration::from_secs(1)))).await;
-            }
-        }
-    }
-
-    /// Insert the batch (retrying as long as it takes), then ack it.
-    async fn flush(&self, batcher: &mut Batcher<Held>, stop: &mut watch::Receiver<bool>) -> Result<(), WriterError> {
-        let batch = batcher.take();
-        let mut must_check = batch.iter().any(|h| h.redelivered);
-        let mut delay = Duration::from_millis(self.cfg.batch.retry_initial_ms);
-        let max_delay = Duration::from_millis(self.cfg.batch.retry_max_ms);
-        let mut last_progress = Instant::now();
-        let shutdown_deadline = Duration::from_secs(self.cfg.batch.shutdown_timeout_secs);
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            match self.insert_missing(&batch, must_check).await {
-                Ok(()) => break,
-                Err(err) => {
-                    self.stats.insert_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%err, events = batch.len(), retry_in = ?delay, "insert failed, keeping the batch");
-                    // The failed INSERT may have landed after all: check before the next one.
-                    must_check = true;
-                }
-            }
-            if *stop.borrow() {
-                let since = *stopping_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= shutdown_deadline {
-                    tracing::error!(events = batch.len(), "shutdown timeout: batch left unacked for redelivery");
-                    return Ok(());
-                }
-            }
-            if last_progress.elapsed() >= self.cfg.ack_wait() / 3 {
-                self.keep_alive(&batch).await;
-                last_progress = Instant::now();
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(max_delay);
-        }
-        if self.fault == Fault::ExitAfterInsert {
-            return Err(WriterError::Nats("fault injection: exit after insert".to_owned()));
-        }
-        for held in &batch {
-            match held.message.ack().await {
-                Ok(()) => {
-                    self.stats.acked.fetch_add(1, Ordering::Relaxed);
-                }
-                // Redelivered later and then skipped as already stored.
-                Err(err) => tracing::warn!(%err, "ack failed"),
-            }
-        }
-        // Acks are buffered by the client: push them out now, so a stop (or a
-        // crash) right after this batch does not leave it to be redelivered.
-        if let Err(err) = self.js.client().flush().await {
-            tracing::warn!(%err, "flushing acks failed");
-        }
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    async fn insert_missing(&self, batch: &[Held], check: bool) -> Result<(), WriterError> {
-        let mut rows: Vec<&AuditRow> = batch.iter().map(|h| &h.row).collect();
-        if check {
-            let ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
-            let existing = self.store.existing_ids(&ids).await?;
-            if !existing.is_empty() {
-                rows.retain(|r| !existing.contains(&r.event_id));
-                self.stats.duplicates_skipped.fetch_add((batch.len() - rows.len()) as u64, Ordering::Relaxed);
-            }
-        }
-        // Several copies of one event in the same batch (a re-publish from a
-        // gateway spool outside the dedup window): keep the first.
-        let mut seen = std::collections::HashSet::with_capacity(rows.len());
-        let before = rows.len();
-        rows.retain(|r| seen.insert(r.event_id));
-        self.stats.duplicates_skipped.fetch_add((before - rows.len()) as u64, Ordering::Relaxed);
-        self.store.insert(&rows).await?;
-        self.stats.inserted.fetch_add(rows.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// In-progress acks: reset `ack_wait` for every held message so an
-    /// outage does not turn into redeliveries (and towards `max_deliver`).
-    async fn keep_alive(&self, batch: &[Held]) {
-        for held in batch {
-            if let Err(err) = held.message.ack_with(AckKind::Progress).await {
-                tracing::debug!(%err, "in-progress ack failed");
             }
         }
     }

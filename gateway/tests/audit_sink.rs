@@ -1,22 +1,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-//! Tests of the gateway's audit module (`gateway/src/audit/`), compiled here
-//! from its source so they run while the gateway crate is written in
-//! parallel: JSONL mode, JetStream publishing, the spool under NATS outages,
-//! the spool-full modes.
-
-#[allow(dead_code, unused_imports)]
-#[path = "../../gateway/src/audit/mod.rs"]
-mod audit;
-
-mod common;
+//! The gateway's audit sink (`portcullis_gateway::audit`) against a real
+//! NATS server: JSONL mode, JetStream publishing with live copies, the
+//! on-disk spool under NATS outages (at start, mid-run, across a restart),
+//! the spool-full modes, and the spool file format.
 
 use std::time::Duration;
 
-use audit::spool::{Spool, SpoolRecord};
-use audit::{AuditConfig, AuditMode, AuditSink, SpoolFullMode};
-use common::event;
-use portcullis_schemas::SecurityEvent;
+use portcullis_gateway::audit::spool::{Spool, SpoolRecord};
+use portcullis_gateway::audit::{AuditConfig, AuditMode, AuditSink, SpoolFullMode};
+use portcullis_schemas::{Decision, SecurityEvent};
 use test_support::NatsServer;
+
+/// A request event with deterministic tokens derived from `i`, spread over three tenants.
+fn event(i: u64) -> SecurityEvent {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let tenant = ["acme", "globex", "initech"][(i % 3) as usize];
+    let mut e = SecurityEvent::new_request(now_ms, tenant, format!("proj-{}", i % 2));
+    e.path = "/v1/messages".into();
+    e.method = "POST".into();
+    e.model = Some("claude-sonnet-4-5".into());
+    e.input_tokens = 10 + i;
+    e.output_tokens = 1 + i % 7;
+    e.gateway_status = 200;
+    e.upstream_status = Some(200);
+    e.decision = if i.is_multiple_of(10) { Decision::Block } else { Decision::Allow };
+    e
+}
 
 fn nats_config(url: &str, dir: &std::path::Path) -> AuditConfig {
     AuditConfig {
