@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on Debian bookworm, idempotently:
-#   - Debian packages nats-server, clickhouse-server, curl, python3-venv (only if missing)
+#   - Debian packages nats-server, clickhouse-server, curl, chromium, python3-venv (only if missing)
 #   - .venv at the repo root with scripts/python/requirements.txt (only if not satisfied)
+#   - e2e/browser/node_modules (playwright-core, pinned by package-lock.json) via `npm ci`
+#     for the dashboard browser test (only if missing or out of date)
 # Runs as root, or through sudo when not root.
 #
 # Note: the clickhouse-server package's postinst may start a system service on
@@ -23,6 +25,13 @@ log() { printf 'install-deps: %s\n' "$*" >&2; }
 
 # --- Debian packages --------------------------------------------------------
 packages=(nats-server clickhouse-server curl)  # curl: readiness checks in run-stack.sh
+# chromium: the dashboard browser test (e2e/tests/dashboard.rs) drives /usr/bin/chromium.
+packages+=(chromium)
+# node + npm: the browser test's driver (playwright-core needs node >= 20; an existing
+# install, e.g. nodesource's, is kept).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 # python3-venv is only needed when the python3 on PATH cannot create a venv
 # (pyenv builds and Debian's full python3 can; Debian's bare python3 cannot).
 probe_dir="$(mktemp -d)"
@@ -88,6 +97,17 @@ else
     log "installing python requirements into $venv_dir"
     "$venv_dir/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
     requirements_satisfied || { log "ERROR: requirements still not satisfied"; exit 1; }
+fi
+
+# --- Browser test driver (playwright-core, no bundled browser) ---------------
+browser_dir="$repo_root/e2e/browser"
+stamp="$browser_dir/node_modules/.package-lock.json"
+if [[ -f "$stamp" && ! "$browser_dir/package-lock.json" -nt "$stamp" ]]; then
+    log "playwright-core already installed in $browser_dir"
+else
+    log "installing playwright-core into $browser_dir (npm ci)"
+    # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the test uses Debian's chromium, nothing is fetched.
+    (cd "$browser_dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
 fi
 
 log "done"

@@ -1,4 +1,4 @@
-//! Command line: `gateway [--config FILE] [serve|check-config|keys new|clients new]`.
+//! Command line: `gateway [--config FILE] [serve|check-config|keys new|clients new|dashboard credential]`.
 
 use std::path::PathBuf;
 
@@ -32,6 +32,17 @@ pub enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// The admin dashboard.
+    Dashboard {
+        #[command(subcommand)]
+        action: DashboardAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DashboardAction {
+    /// Print a fresh admin credential once, with the config entry to paste.
+    Credential,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,5 +93,15 @@ pub fn new_client_text(project: &str, client_id: &str, scopes: &[String]) -> Str
         toml_string(client_id),
         toml_string(project),
         scopes.join(", ")
+    )
+}
+
+/// The text `gateway dashboard credential` prints: the credential once, and the
+/// `[dashboard]` entry holding only its hash.
+pub fn new_dashboard_credential_text() -> String {
+    let credential = keys::generate("pda_");
+    let hash = KeyHash::of(&credential);
+    format!(
+        "Dashboard admin credential (shown once, store it now):\n\n  {credential}\n\nAdd to the gateway config:\n\n[dashboard]\nenabled = true\nadmin_credential_hash = \"{hash}\"\n"
     )
 }

@@ -5,7 +5,8 @@
 //! 1. **Connection limits** (hyper): hard caps on header count and size; breaches of the
 //!    configured limits get an Anthropic-shaped 431 from [`limits::enforce_header_limits`].
 //! 2. **Routing** ([`build_router`]): `/v1/*` and `/api/v1/anthropic/v1/*` are proxied;
-//!    `/health` and `/api/v1/auth/token` are served locally; anything else is a 404.
+//!    `/health`, `/api/v1/auth/token` and the admin [`dashboard`] are served locally;
+//!    anything else is a 404.
 //! 3. **Identity** ([`auth::authenticate`]): gateway key header or JWT; failures are 401
 //!    with `x-should-retry: false` and nothing is forwarded.
 //! 4. **Body limit** ([`proxy::body`]): the body is read whole (it must be inspected) up to
@@ -30,6 +31,7 @@ pub mod auth;
 pub mod capture;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod inspect;
@@ -56,6 +58,7 @@ pub fn build_router(state: Arc<AppState>) -> Router {
         .route("/api/v1/auth/token", post(auth::token_endpoint::issue_token))
         .route("/v1/{*rest}", any(proxy::handle))
         .route("/api/v1/anthropic/v1/{*rest}", any(proxy::handle))
+        .merge(dashboard::router(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce_header_limits))
         .with_state(state)

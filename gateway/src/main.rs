@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use portcullis_gateway::cli::{ClientsAction, Cli, Command, KeysAction};
+use portcullis_gateway::cli::{ClientsAction, Cli, Command, DashboardAction, KeysAction};
 use portcullis_gateway::config::{self, Config};
 use portcullis_gateway::state::AppState;
 
@@ -25,6 +25,10 @@ async fn main() -> ExitCode {
         }
         Some(Command::Clients { action: ClientsAction::New { project, client_id, scopes } }) => {
             print!("{}", portcullis_gateway::cli::new_client_text(&project, &client_id, &scopes));
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Dashboard { action: DashboardAction::Credential }) => {
+            print!("{}", portcullis_gateway::cli::new_dashboard_credential_text());
             return ExitCode::SUCCESS;
         }
         _ => {}

@@ -61,3 +61,34 @@ fn keys_new_prints_a_key_once_and_a_pasteable_hashed_entry() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(text.contains("[[clients]]") && text.contains("client_id = \"bot\"") && text.contains("llm:invoke"));
 }
+
+#[test]
+fn dashboard_credential_prints_a_credential_once_and_a_hashed_entry() {
+    use portcullis_gateway::auth::keys::KeyHash;
+    let output = gateway().args(["dashboard", "credential"]).output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    let credential = text.split_whitespace().find(|w| w.starts_with("pda_")).unwrap();
+    let entry = &text[text.find("[dashboard]").unwrap()..];
+    assert!(!entry.contains(credential), "the entry holds only the hash");
+    let config = portcullis_gateway::config::load::from_toml_str(entry).unwrap();
+    assert!(config.dashboard.enabled);
+    assert!(config.dashboard.admin_hash().unwrap().matches(&KeyHash::of(credential)));
+
+    // Enabled without a credential, or a bad ClickHouse URL (PORTCULLIS_CLICKHOUSE_URL
+    // is the dashboard's too), is a config error naming the key.
+    let output = gateway()
+        .args(["--config", EXAMPLE, "check-config"])
+        .env("PORTCULLIS_DASHBOARD__ENABLED", "true")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("dashboard.admin_credential_hash"));
+    let output = gateway()
+        .args(["--config", EXAMPLE, "check-config"])
+        .env("PORTCULLIS_CLICKHOUSE_URL", "not a url")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("dashboard.clickhouse_url"));
+}

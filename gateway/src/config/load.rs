@@ -2,8 +2,9 @@
 //!
 //! Environment keys map onto the file's structure with `__` as the section separator
 //! (`PORTCULLIS_LIMITS__MAX_BODY_BYTES`), plus short aliases for the settings operators
-//! change most: `PORTCULLIS_LISTEN`, `PORTCULLIS_UPSTREAM_URL`, `PORTCULLIS_NATS_URL` (→ `audit.nats_url`). Variables whose first
-//! section the gateway does not have (e.g. the audit writer's `PORTCULLIS_CLICKHOUSE_URL`
+//! change most: `PORTCULLIS_LISTEN`, `PORTCULLIS_UPSTREAM_URL`, `PORTCULLIS_NATS_URL` (→ `audit.nats_url`), `PORTCULLIS_CLICKHOUSE_URL`
+//! (→ `dashboard.clickhouse_url`, the same URL the audit writer uses). Variables whose first
+//! section the gateway does not have (e.g. the audit writer's `PORTCULLIS_BATCH__MAX_EVENTS`
 //! in a shared env file) are ignored rather than rejected, because all services read the
 //! same prefix; unknown keys *inside* a known section are still rejected.
 
@@ -26,7 +27,8 @@ pub enum ConfigError {
 }
 
 /// Top-level sections of [`RawConfig`]; env vars outside them belong to other services.
-const SECTIONS: [&str; 9] = ["listen", "upstream", "limits", "auth", "log", "audit", "projects", "keys", "clients"];
+const SECTIONS: [&str; 11] =
+    ["listen", "upstream", "limits", "auth", "log", "audit", "metrics", "dashboard", "projects", "keys", "clients"];
 
 fn env_provider() -> Env {
     Env::prefixed("PORTCULLIS_").filter_map(|key| {
@@ -34,6 +36,8 @@ fn env_provider() -> Env {
         let mapped = match key.as_str() {
             "upstream_url" => "upstream.url".to_string(),
             "nats_url" => "audit.nats_url".to_string(),
+            // Shared with the audit-writer: the dashboard reads the tables it writes.
+            "clickhouse_url" => "dashboard.clickhouse_url".to_string(),
             other => other.replace("__", "."),
         };
         let section = mapped.split('.').next().unwrap_or_default();

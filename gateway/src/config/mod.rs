@@ -28,6 +28,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub audit: crate::audit::AuditConfig,
+    pub dashboard: crate::dashboard::DashboardConfig,
     pub projects: BTreeMap<String, Project>,
     pub keys: Vec<KeyEntry>,
     pub clients: HashMap<String, ClientEntry>,
@@ -199,6 +200,7 @@ impl Config {
         };
 
         raw.audit.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        raw.dashboard.validate().map_err(ConfigError::Invalid)?;
 
         let mut projects = BTreeMap::new();
         for project in raw.projects {
@@ -250,6 +252,7 @@ impl Config {
             auth: AuthConfig { key_headers, jwt },
             log,
             audit: raw.audit,
+            dashboard: raw.dashboard,
             projects,
             keys,
             clients,
