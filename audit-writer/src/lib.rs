@@ -1,6 +1,7 @@
 //! audit-writer: moves [`SecurityEvent`]s from NATS JetStream into ClickHouse
 //! (see [`pipeline`] for the delivery guarantees) and reports token usage
-//! from the materialized views (`audit-writer usage`).
+//! from the materialized views (`audit-writer usage`). [`metrics`] serves
+//! `GET /metrics` for Prometheus.
 //!
 //! [`SecurityEvent`]: portcullis_schemas::SecurityEvent
 
@@ -8,6 +9,7 @@ pub mod batcher;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod nats;
 pub mod pipeline;
 pub mod redact;

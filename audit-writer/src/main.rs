@@ -39,6 +39,7 @@ async fn run(cli: Cli) -> Result<(), WriterError> {
                 let _ = stop_tx.send(true);
             });
             let stats = Arc::new(WriterStats::default());
+            let _metrics = audit_writer::metrics::start(&config, stats.clone(), stop_rx.clone()).await?;
             let writer = Writer::connect(config, stats.clone(), &mut stop_rx).await?;
             tracing::info!("audit-writer running");
             let result = writer.run(stop_rx).await;

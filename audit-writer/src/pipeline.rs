@@ -70,6 +70,10 @@ pub struct WriterStats {
     pub scrubbed: AtomicU64,
     pub batches: AtomicU64,
     pub acked: AtomicU64,
+    /// Rows per successful INSERT (for `/metrics`; not in the snapshot).
+    pub batch_rows: portcullis_telemetry::SizeHistogram,
+    /// Duration of each successful INSERT.
+    pub insert_latency: portcullis_telemetry::LatencyHistogram,
 }
 
 /// A snapshot of [`WriterStats`].

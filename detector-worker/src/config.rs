@@ -185,13 +185,7 @@ impl WorkerConfig {
 
     /// The metrics listener's address, `None` when turned off.
     pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, WorkerError> {
-        let listen = self.metrics_listen.trim();
-        if listen.is_empty() {
-            return Ok(None);
-        }
-        listen.parse().map(Some).map_err(|_| {
-            WorkerError::Config(format!("metrics_listen: {listen:?} is not an address like 127.0.0.1:9103"))
-        })
+        portcullis_telemetry::listen_addr(&self.metrics_listen).map_err(WorkerError::Config)
     }
 
     /// The configured model folder, else the committed default.

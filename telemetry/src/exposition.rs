@@ -43,6 +43,15 @@ pub fn metrics_response(text: String) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response()
 }
 
+/// Parse a `metrics_listen` setting: an empty value turns the listener off.
+pub fn listen_addr(setting: &str) -> Result<Option<SocketAddr>, String> {
+    let listen = setting.trim();
+    if listen.is_empty() {
+        return Ok(None);
+    }
+    listen.parse().map(Some).map_err(|_| format!("metrics_listen: {listen:?} is not an address like 127.0.0.1:9102"))
+}
+
 /// Produces the current exposition (called on every scrape).
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -122,7 +131,8 @@ mod tests {
             .counter("demo_events", "Events seen", 7)
             .gauge("demo_depth", "Queue depth", 3)
             .gauge_f64("demo_mean", "A mean", 1.5)
-            .counter_by("demo_failures", "Failures by reason", "reason", [("timeout".into(), 2), ("busy".into(), 1)]);
+            .counter_by("demo_failures", "Failures by reason", "reason", [("timeout".into(), 2), ("busy".into(), 1)])
+            .histogram("demo_rtt_seconds", "Round trips", &[0.001, 0.01], &[2, 0, 1], 5.5);
         let text = render(&registry, snapshot);
         for line in [
             "# TYPE demo_latency_seconds histogram",
@@ -137,6 +147,12 @@ mod tests {
             "demo_mean 1.5",
             "demo_failures_total{reason=\"timeout\"} 2",
             "demo_failures_total{reason=\"busy\"} 1",
+            "# TYPE demo_rtt_seconds histogram",
+            "demo_rtt_seconds_count 3",
+            "demo_rtt_seconds_sum 5.5",
+            "demo_rtt_seconds_bucket{le=\"0.001\"} 2",
+            "demo_rtt_seconds_bucket{le=\"0.01\"} 2",
+            "demo_rtt_seconds_bucket{le=\"+Inf\"} 3",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -18,7 +18,7 @@ pub mod exposition;
 pub mod histogram;
 pub mod snapshot;
 
-pub use exposition::{CONTENT_TYPE, MetricsServer, Render, metrics_response, render, scrape};
+pub use exposition::{CONTENT_TYPE, MetricsServer, Render, listen_addr, metrics_response, render, scrape};
 pub use histogram::{LatencyHistogram, SizeHistogram};
 pub use prometheus_client::registry::Registry;
 pub use snapshot::Snapshot;

@@ -6,7 +6,7 @@
 //! encodes them with their help text and type.
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -14,11 +14,14 @@ use prometheus_client::metrics::MetricType;
 /// One label (`name`, value) of a sample.
 pub type Label = (&'static str, String);
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Value {
     Counter(u64),
     Gauge(i64),
     GaugeF64(f64),
+    /// Per-bucket (not cumulative) counts with their upper bounds, the last
+    /// bound being `f64::MAX` (`+Inf`), and the sum of the observations.
+    Histogram { buckets: Vec<(f64, u64)>, sum: f64 },
 }
 
 #[derive(Debug)]
@@ -63,6 +66,22 @@ impl Snapshot {
         self.push(name, help, vec![(Vec::new(), Value::GaugeF64(value))])
     }
 
+    /// A histogram kept elsewhere as per-bucket counts: `upper_bounds` (ascending) pair
+    /// with the first counts, one more count is the overflow (`+Inf`) bucket; `sum` is
+    /// the total of the observations, in the bounds' unit.
+    pub fn histogram(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        upper_bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+    ) -> &mut Self {
+        let bounds = upper_bounds.iter().copied().chain(std::iter::once(f64::MAX));
+        let buckets = bounds.zip(counts.iter().copied()).collect();
+        self.push(name, help, vec![(Vec::new(), Value::Histogram { buckets, sum })])
+    }
+
     fn push(&mut self, name: &'static str, help: &'static str, samples: Vec<(Vec<Label>, Value)>) -> &mut Self {
         self.families.push(Family { name, help, samples });
         self
@@ -76,15 +95,16 @@ impl Collector for Snapshot {
             let metric_type = match first {
                 Value::Counter(_) => MetricType::Counter,
                 Value::Gauge(_) | Value::GaugeF64(_) => MetricType::Gauge,
+                Value::Histogram { .. } => MetricType::Histogram,
             };
             // Registered metrics get a closing period from the registry; match them.
             let help = format!("{}.", family.help);
             let mut metric = encoder.encode_descriptor(family.name, &help, None, metric_type)?;
             match family.samples.as_slice() {
-                [(labels, value)] if labels.is_empty() => encode_value(*value, metric)?,
+                [(labels, value)] if labels.is_empty() => encode_value(value, metric)?,
                 samples => {
                     for (labels, value) in samples {
-                        encode_value(*value, metric.encode_family(labels)?)?;
+                        encode_value(value, metric.encode_family(labels)?)?;
                     }
                 }
             }
@@ -93,10 +113,14 @@ impl Collector for Snapshot {
     }
 }
 
-fn encode_value(value: Value, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+fn encode_value(value: &Value, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
     match value {
-        Value::Counter(n) => ConstCounter::new(n).encode(encoder),
-        Value::Gauge(n) => ConstGauge::new(n).encode(encoder),
-        Value::GaugeF64(n) => ConstGauge::new(n).encode(encoder),
+        Value::Counter(n) => ConstCounter::new(*n).encode(encoder),
+        Value::Gauge(n) => ConstGauge::new(*n).encode(encoder),
+        Value::GaugeF64(n) => ConstGauge::new(*n).encode(encoder),
+        Value::Histogram { buckets, sum } => {
+            let count = buckets.iter().map(|(_, n)| n).sum();
+            encoder.encode_histogram::<NoLabelSet>(*sum, count, buckets, None)
+        }
     }
 }

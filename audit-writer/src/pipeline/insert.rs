@@ -148,7 +148,10 @@ impl Writer {
         let before = rows.len();
         rows.retain(|r| seen.insert(r.event_id));
         self.stats.duplicates_skipped.fetch_add((before - rows.len()) as u64, Ordering::Relaxed);
+        let inserting = std::time::Instant::now();
         self.store.insert(&rows).await?;
+        self.stats.insert_latency.observe(inserting.elapsed());
+        self.stats.batch_rows.observe(rows.len());
         self.stats.inserted.fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(())
     }
