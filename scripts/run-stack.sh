@@ -308,8 +308,14 @@ if ((WORKERS > 0)); then
 fi
 
 # --- gateway --------------------------------------------------------------------
+# The dashboard is on with a demo admin credential (the gateway only listens on
+# 127.0.0.1 here); the config holds only its hash, as `gateway dashboard credential` prints.
+DASHBOARD_CREDENTIAL="${PORTCULLIS_DEMO_DASHBOARD_CREDENTIAL:-pda_demo_admin_do_not_use_in_production}"
+DASHBOARD_HASH="sha256:$(printf '%s' "$DASHBOARD_CREDENTIAL" | sha256sum | cut -d' ' -f1)"
 start gateway env PORTCULLIS_LISTEN="127.0.0.1:${GATEWAY_PORT}" PORTCULLIS_NATS_URL="$NATS_URL" \
     PORTCULLIS_UPSTREAM_URL="$UPSTREAM_URL" PORTCULLIS_AUDIT__SPOOL_DIR="$STATE_DIR/audit-spool" \
+    PORTCULLIS_CLICKHOUSE_URL="$CH_URL" PORTCULLIS_DASHBOARD__ENABLED=true \
+    PORTCULLIS_DASHBOARD__ADMIN_CREDENTIAL_HASH="$DASHBOARD_HASH" \
     "$BIN_DIR/gateway" --config config/gateway.example.toml serve
 wait_ready gateway 30 curl -fsS "$GATEWAY_URL/health"
 
@@ -319,6 +325,7 @@ cat <<INFO
 
 Portcullis is running.
   gateway:      $GATEWAY_URL   (health: $GATEWAY_URL/health)
+  dashboard:    $GATEWAY_URL/dashboard/   (admin credential: $DASHBOARD_CREDENTIAL)
   upstream:     $UPSTREAM_URL
   NATS:         $NATS_URL   (monitoring: http://127.0.0.1:${NATS_MONITOR_PORT}/jsz)
   ClickHouse:   $CH_URL   (database portcullis, user default)
