@@ -120,3 +120,40 @@ async fn dashboard_needs_the_admin_credential_and_never_takes_sql_from_filters()
     assert!(usage["top_detectors"].as_array().unwrap().iter().any(|d| d["detector"] == "pii.email"));
     stack.stop().await;
 }
+
+/// An open dashboard tab must not hold the gateway's graceful drain (30 s) on shutdown.
+#[tokio::test]
+async fn live_stream_delivers_events_and_ends_when_the_gateway_shuts_down() {
+    let stack = DashboardStack::start().await;
+    let mut response = stack
+        .stack
+        .client
+        .get(stack.stack.url("/dashboard/api/live"))
+        .bearer_auth(ADMIN_CREDENTIAL)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut received = String::new();
+    // Hang guards only: each wait is bounded so a regression fails instead of hanging.
+    let guard = std::time::Duration::from_secs(20);
+    while !received.contains("event: ready") {
+        let chunk = tokio::time::timeout(guard, response.chunk()).await.unwrap().unwrap().unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert_eq!(stack.send(RESEARCH_KEY, "sess-live", EMAIL_TEXT).await, 200);
+    while !received.contains("event: event") {
+        let chunk = tokio::time::timeout(guard, response.chunk()).await.unwrap().unwrap().unwrap();
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(received.contains(r#""decision":"alert""#) && received.contains("pii.email"), "{received}");
+    assert!(!received.contains("jane.doe"), "live rows carry no content: {received}");
+
+    drop(stack.stack.gateway);
+    let ended = tokio::time::timeout(guard, async {
+        while let Ok(Some(_)) = response.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the live stream stayed open after shutdown began");
+}

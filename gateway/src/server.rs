@@ -17,7 +17,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let limits = state.config().limits;
-    let router = crate::build_router(state);
+    let router = crate::build_router(state.clone());
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // Hard caps sit above the configured limits; see `limits` for why.
     builder
@@ -56,6 +56,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
+    // Dashboard live streams never end by themselves: close them so they do not hold the drain.
+    crate::dashboard::live::close_streams(&state);
     if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
         tracing::warn!("drain timed out after {DRAIN_TIMEOUT:?}");
     }

@@ -39,6 +39,8 @@ pub struct Dashboard {
     http: reqwest::Client,
     /// Connected on first use of the live view.
     nats: tokio::sync::OnceCell<async_nats::Client>,
+    /// Turns true when the gateway shuts down; live streams end then.
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Dashboard {
@@ -69,7 +71,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
         .connect_timeout(Duration::from_secs(5))
         .build()
         .unwrap_or_default();
-    let dashboard = Arc::new(Dashboard { app, sessions: session::Sessions::default(), http, nats: Default::default() });
+    let closing = live::closing_switch(&app);
+    let dashboard =
+        Arc::new(Dashboard { app, sessions: session::Sessions::default(), http, nats: Default::default(), closing });
     let api = Router::new()
         .route("/dashboard/api/live", get(live::live))
         .route("/dashboard/api/logs", get(logs::list))
