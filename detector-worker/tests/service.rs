@@ -1,12 +1,12 @@
 //! The worker over a real nats-server, in-process: overload replies, batching
 //! that does not change scores, long inputs without a blind spot, the health
-//! subject, and the gateway's client (`gateway/src/ml.rs`, compiled here until
-//! the gateway wires it): no-responder and timeout fallbacks.
+//! subject, and the gateway's client (`gateway/src/ml/client.rs`, compiled here
+//! without the gateway crate): no-responder and timeout fallbacks.
 //!
 //! The model is loaded once per test binary and shared by every engine.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../gateway/src/ml.rs"]
+#[path = "../../gateway/src/ml/client.rs"]
 #[allow(dead_code)] // the gateway uses the rest
 mod ml;
 

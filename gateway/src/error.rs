@@ -36,6 +36,14 @@ pub enum GatewayError {
     UpstreamUnreachable(String),
     #[error("{MESSAGE_PREFIX}: the upstream API did not answer within {0} ms")]
     UpstreamTimeout(u64),
+    /// Block-mode ML classification gave no verdict (the reason: `timeout`,
+    /// `no_responders`, `overloaded`, ...) and the project fails closed. A 503
+    /// `overloaded_error` rather than a 403 `permission_error`: the prompt was not
+    /// judged malicious, the check could not run; SDKs and Claude Code retry a 503
+    /// with backoff (a retry succeeds once workers answer) but never a 403, and a 403
+    /// would tell the user their prompt was refused as an attack.
+    #[error("{MESSAGE_PREFIX}: the ML injection detector is unavailable ({0}) and this project fails closed; try again later")]
+    MlUnavailable(&'static str),
     /// The gateway cannot accept the request right now (e.g. audit spool full in reject mode).
     #[error("{MESSAGE_PREFIX}: {0}")]
     Unavailable(String),
@@ -54,7 +62,7 @@ impl GatewayError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::UpstreamUnreachable(_) => StatusCode::BAD_GATEWAY,
             Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::MlUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,7 +87,7 @@ impl GatewayError {
     fn should_retry(&self) -> bool {
         matches!(
             self,
-            Self::UpstreamUnreachable(_) | Self::UpstreamTimeout(_) | Self::Unavailable(_)
+            Self::UpstreamUnreachable(_) | Self::UpstreamTimeout(_) | Self::Unavailable(_) | Self::MlUnavailable(_)
         )
     }
 
@@ -121,6 +129,7 @@ mod tests {
             GatewayError::UpstreamUnreachable("x".into()),
             GatewayError::UpstreamTimeout(5),
             GatewayError::Unavailable("x".into()),
+            GatewayError::MlUnavailable("timeout"),
             GatewayError::Internal("x".into()),
         ];
         for error in errors {

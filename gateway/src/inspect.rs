@@ -1,6 +1,8 @@
 //! Inspection of a request before it is forwarded: parse a copy of the body, extract
-//! segments, scan them with the signature catalogue, and let the project's policy
-//! (template, overrides, Rego) decide. Forwarding still uses the original bytes.
+//! segments, scan them with the signature catalogue ([`scan`]), and let the project's
+//! policy (template, overrides, Rego) decide ([`judge`]), with the ML findings when the
+//! project classifies in block mode (see [`crate::ml`]). Forwarding still uses the
+//! original bytes.
 //!
 //! Only Messages API calls carry prompts (`POST /v1/messages` and
 //! `/v1/messages/count_tokens`); other paths (e.g. `GET /v1/models`) are not inspected
@@ -18,11 +20,13 @@ use crate::auth::Identity;
 use crate::error::GatewayError;
 use crate::policies::ProjectPolicies;
 
-pub struct Inspection {
+/// A request's body, read and scanned by the signature catalogue; the policy has not
+/// judged it yet (ML findings may still join the signature findings).
+pub struct Scanned {
     pub facts: RequestFacts,
     pub segments: Vec<Segment>,
     pub findings: Vec<Finding>,
-    pub verdict: Verdict,
+    pub input: PolicyInput,
 }
 
 /// Whether a request path carries a prompt to inspect.
@@ -50,7 +54,8 @@ pub struct InspectRequest<'a> {
     pub body: &'a [u8],
 }
 
-pub fn inspect(scanner: &Scanner, policies: &ProjectPolicies, request: InspectRequest<'_>) -> Result<Inspection, GatewayError> {
+/// Parses a copy of the body, extracts its segments and scans them.
+pub fn scan(scanner: &Scanner, request: InspectRequest<'_>) -> Result<Scanned, GatewayError> {
     let body: serde_json::Value = serde_json::from_slice(request.body).map_err(|e| {
         GatewayError::BadRequest(format!("the request body is not valid JSON ({e}); it cannot be inspected"))
     })?;
@@ -67,14 +72,21 @@ pub fn inspect(scanner: &Scanner, policies: &ProjectPolicies, request: InspectRe
     input.method = request.method.to_string();
     input.session_id = request.session_id;
     input.headers = policy_headers(request.headers, request.gateway_key_headers);
-    let policy = policies
-        .get(&request.identity.project)
-        .ok_or_else(|| GatewayError::Internal(format!("no policy for project {}", request.identity.project)))?;
-    let verdict = policy
+    Ok(Scanned { facts, segments, findings, input })
+}
+
+/// The project's policy (template, overrides, Rego) on `findings`.
+pub fn judge(
+    policies: &ProjectPolicies,
+    project: &str,
+    input: &PolicyInput,
+    findings: &[Finding],
+) -> Result<Verdict, GatewayError> {
+    let policy = policies.get(project).ok_or_else(|| GatewayError::Internal(format!("no policy for project {project}")))?;
+    policy
         .current()
-        .evaluate(&input, &findings)
-        .map_err(|e| GatewayError::Internal(format!("policy evaluation failed: {e}")))?;
-    Ok(Inspection { facts, segments, findings, verdict })
+        .evaluate(input, findings)
+        .map_err(|e| GatewayError::Internal(format!("policy evaluation failed: {e}")))
 }
 
 /// `X-Risk-*` headers for a response.

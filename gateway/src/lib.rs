@@ -15,6 +15,9 @@
 //!    split into segments, scanned by the signature catalogue and judged by the project's
 //!    policy (template, overrides, Rego); a block is a 403 with nothing forwarded. Every
 //!    response after authentication carries `X-Risk-Blocked/Categories/Confidence`.
+//!    Projects with [`ml`] on also send new segments to the ML detector workers: in block
+//!    mode their `ml.injection` findings join the policy decision (no verdict in time:
+//!    fail open or closed); in alert mode a background verdict becomes a follow-up event.
 //! 6. **Upstream** ([`proxy`]): method, path, query, filtered headers and the original
 //!    body bytes are sent; connect and response-header timeouts apply.
 //! 7. **Relay** ([`proxy::relay`]): status, headers and body chunks stream back as they
@@ -36,6 +39,8 @@ pub mod error;
 pub mod health;
 pub mod inspect;
 pub mod limits;
+pub mod ml;
+pub mod nats;
 pub mod policies;
 pub mod proxy;
 pub mod record;

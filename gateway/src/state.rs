@@ -10,6 +10,7 @@ use portcullis_detection::Scanner;
 
 use crate::audit::AuditSink;
 use crate::config::{self, Config, ConfigError};
+use crate::ml::{MlMode, MlRuntime};
 use crate::policies::{self, ProjectPolicies};
 
 pub struct AppState {
@@ -20,6 +21,8 @@ pub struct AppState {
     pub scanner: Scanner,
     pub http: reqwest::Client,
     pub audit: AuditSink,
+    /// The ML step: detector-worker client, score cache, counters (`ml.stats`).
+    pub ml: Arc<MlRuntime>,
     pub started_at: Instant,
     pub upstream_stats: UpstreamStats,
 }
@@ -50,6 +53,15 @@ impl AppState {
         let scanner = Scanner::new().map_err(|e| format!("detection: {e}"))?;
         let policies = ProjectPolicies::compile(&config, &policies::base_dir(config_path.as_deref()))?;
         let audit = AuditSink::start(&config.audit).await.map_err(|e| format!("audit: {e}"))?;
+        let ml = Arc::new(MlRuntime::new(config.audit.nats_url.clone()));
+        let ml_projects: Vec<&str> =
+            config.projects.values().filter(|p| p.ml.mode != MlMode::Off).map(|p| p.name.as_str()).collect();
+        if !ml_projects.is_empty() {
+            // Does not fail while NATS is down: the client keeps reconnecting and the
+            // projects' on_failure setting applies meanwhile.
+            ml.connect().await.map_err(|e| format!("ml: {e}"))?;
+            tracing::info!(projects = ?ml_projects, "ML detection on (detector workers over NATS)");
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(config.upstream.connect_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
@@ -65,6 +77,7 @@ impl AppState {
             scanner,
             http,
             audit,
+            ml,
             started_at: Instant::now(),
             upstream_stats: UpstreamStats::default(),
         })

@@ -58,7 +58,7 @@ impl AuditSink {
                         source,
                     })?;
                 let client = connect(url).await?;
-                wait_for_first_connection(&client, INITIAL_CONNECT_WAIT).await;
+                crate::nats::wait_for_first_connection(&client, INITIAL_CONNECT_WAIT).await;
                 let publisher = Publisher::new(cfg.clone(), client, counters.clone(), spool);
                 (AuditMode::Jetstream, tokio::spawn(publisher.run(rx)))
             }
@@ -138,32 +138,8 @@ impl AuditSink {
 /// How long `start` waits for NATS before it begins with the spool.
 const INITIAL_CONNECT_WAIT: Duration = Duration::from_secs(1);
 
-/// Give a reachable server a moment, so a normal start does not spool its
-/// first events; an unreachable one costs at most `limit` at startup.
-async fn wait_for_first_connection(client: &async_nats::Client, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while client.connection_state() != async_nats::connection::State::Connected
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn connect(url: &str) -> Result<async_nats::Client, AuditError> {
-    async_nats::ConnectOptions::new()
-        .name("portcullis-gateway-audit")
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connection_timeout(Duration::from_secs(2))
-        // Reconnect quickly after a short outage, back off to 2 s for a long one.
-        .reconnect_delay_callback(|attempt| {
-            Duration::from_millis((50u64 << attempt.min(6)).min(2_000))
-        })
-        .event_callback(|event| async move {
-            tracing::debug!(%event, "audit: NATS connection event");
-        })
-        .connect(url)
+    crate::nats::connect(url, "portcullis-gateway-audit")
         .await
         .map_err(|err| AuditError::Nats { url: url.to_owned(), reason: err.to_string() })
 }
-

@@ -78,6 +78,7 @@ pub struct Project {
     pub tenant: String,
     pub capture: raw::ContentCapture,
     pub policy: portcullis_detection::PolicyConfig,
+    pub ml: crate::ml::MlConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -208,7 +209,9 @@ impl Config {
                 return invalid("projects: name and tenant must not be empty".to_string());
             }
             let name = project.name.clone();
-            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture, policy: project.policy }).is_some() {
+            let ml = crate::ml::MlConfig::validate(project.ml, &name, raw.audit.nats_url.as_deref())
+                .map_err(ConfigError::Invalid)?;
+            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture, policy: project.policy, ml }).is_some() {
                 return invalid(format!("projects: {name:?} is defined twice"));
             }
         }

@@ -148,6 +148,9 @@ pub struct RawProject {
     /// Detection policy: template, per-detector overrides, Rego rules.
     #[serde(default)]
     pub policy: portcullis_detection::PolicyConfig,
+    /// ML injection classification by the detector workers (off by default).
+    #[serde(default)]
+    pub ml: crate::ml::RawMlConfig,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -1,7 +1,8 @@
 //! The proxy handler for every `/v1/*` path (and the same under `/api/v1/anthropic`).
 //!
 //! Per request, in order: authenticate → read the body under the limit → inspect a parsed
-//! copy (detection and policy) → forward method, path, query, filtered headers and the
+//! copy (signature detection, the ML verdict in block mode, policy; alert-mode ML starts in
+//! the background) → forward method, path, query, filtered headers and the
 //! *original* body bytes → relay status, headers and body as they arrive → one audit
 //! event when the response ends (see [`crate::record`]).
 
@@ -26,6 +27,8 @@ use crate::config::Config;
 use crate::config::raw::ContentCapture;
 use crate::error::GatewayError;
 use crate::inspect::{self, InspectRequest};
+use crate::ml::follow_up::FollowUp;
+use crate::ml::{self, MlMode, OnFailure};
 use crate::record::RequestRecord;
 use crate::state::AppState;
 use observer::AuditObserver;
@@ -43,7 +46,8 @@ pub fn upstream_path(incoming: &str) -> &str {
 fn decision_for(error: &GatewayError) -> Decision {
     match error {
         GatewayError::Unauthenticated(_) | GatewayError::Forbidden(_) => Decision::AuthFailed,
-        GatewayError::PolicyBlocked(_) => Decision::Block,
+        // Failing closed is the project's policy refusing what it could not check.
+        GatewayError::PolicyBlocked(_) | GatewayError::MlUnavailable(_) => Decision::Block,
         _ => Decision::Error,
     }
 }
@@ -100,39 +104,93 @@ async fn admit(
     if !inspect::is_inspected(&parts.method, path) {
         return Ok((upstream_auth, body));
     }
-    let event = record.event_mut();
-    let inspection = inspect::inspect(
+    let event_id = record.event_id();
+    let scanned = inspect::scan(
         &state.scanner,
-        &state.policies(),
         InspectRequest {
             identity: &identity,
             method: &parts.method,
             path,
             headers: &parts.headers,
             gateway_key_headers: &config.auth.key_headers,
-            session_id: event.session_id.clone(),
+            session_id: record.event_mut().session_id.clone(),
             body: &body,
         },
     )?;
-    event.model = inspection.facts.model.clone();
-    event.has_system_prompt = inspection.facts.has_system_prompt;
-    event.max_tokens = inspection.facts.max_tokens.and_then(|t| u32::try_from(t).ok());
-    event.stream = inspection.facts.stream;
-    event.tool_count = u32::try_from(inspection.facts.tool_count).unwrap_or(u32::MAX);
-    event.findings = inspect::event_findings(&inspection.findings);
-    event.reasons = inspection.verdict.reasons.clone();
-    event.decision = match inspection.verdict.decision {
+    let event = record.event_mut();
+    event.model = scanned.facts.model.clone();
+    event.has_system_prompt = scanned.facts.has_system_prompt;
+    event.max_tokens = scanned.facts.max_tokens.and_then(|t| u32::try_from(t).ok());
+    event.stream = scanned.facts.stream;
+    event.tool_count = u32::try_from(scanned.facts.tool_count).unwrap_or(u32::MAX);
+
+    let policies = state.policies();
+    let mut findings = scanned.findings;
+    let mut verdict = inspect::judge(&policies, &identity.project, &scanned.input, &findings)?;
+    let project = config.projects.get(&identity.project);
+    let ml_cfg = project.map(|p| &p.ml).filter(|ml| ml.mode != MlMode::Off);
+    let mut ml_fallback = None;
+    // A request the signatures already block needs no ML verdict.
+    if let Some(ml_cfg) = ml_cfg.filter(|ml| ml.mode == MlMode::Block)
+        && verdict.decision != portcullis_detection::Decision::Block
+    {
+        let plan = state.ml.plan(&identity.tenant, &scanned.segments, ml_cfg);
+        match state.ml.complete(plan, &identity.tenant, event_id, ml_cfg.timeout).await {
+            Ok(found) => {
+                let ml_findings = ml::verdicts::findings(&found, ml_cfg);
+                state.ml.stats.flagged(ml_findings.len());
+                record.event_mut().ml_verdicts = ml::verdicts::event_verdicts(&found, ml_cfg);
+                if !ml_findings.is_empty() {
+                    findings.extend(ml_findings);
+                    verdict = inspect::judge(&policies, &identity.project, &scanned.input, &findings)?;
+                }
+            }
+            Err(error) => {
+                let closed = ml_cfg.on_failure == OnFailure::FailClosed;
+                state.ml.stats.fell_back(closed);
+                let reason = format!("ml.unavailable:{}", error.reason());
+                tracing::debug!(%event_id, %error, closed, "no ML verdict");
+                if closed {
+                    let event = record.event_mut();
+                    event.findings = inspect::event_findings(&findings);
+                    event.reasons = vec![reason];
+                    return Err(GatewayError::MlUnavailable(error.reason()));
+                }
+                ml_fallback = Some(reason);
+            }
+        }
+    }
+    let event = record.event_mut();
+    event.findings = inspect::event_findings(&findings);
+    event.reasons = verdict.reasons.clone();
+    event.reasons.extend(ml_fallback);
+    event.decision = match verdict.decision {
         portcullis_detection::Decision::Allow => Decision::Allow,
         portcullis_detection::Decision::Alert => Decision::Alert,
         portcullis_detection::Decision::Block => Decision::Block,
     };
-    if config.projects.get(&identity.project).is_some_and(|p| p.capture == ContentCapture::Redacted) {
-        event.content =
-            Some(crate::capture::capture(&inspection.facts, &inspection.segments, &inspection.findings));
+    if project.is_some_and(|p| p.capture == ContentCapture::Redacted) {
+        event.content = Some(crate::capture::capture(&scanned.facts, &scanned.segments, &findings));
     }
-    let blocked = inspection.verdict.decision == portcullis_detection::Decision::Block;
-    let reasons = inspection.verdict.reasons.join(", ");
-    admission.verdict = Some(inspection.verdict);
+    let blocked = verdict.decision == portcullis_detection::Decision::Block;
+    if let Some(ml_cfg) = ml_cfg.filter(|ml| ml.mode == MlMode::Alert)
+        && !blocked
+    {
+        let plan = state.ml.plan(&identity.tenant, &scanned.segments, ml_cfg);
+        if !plan.is_complete()
+            && let Some(policy) = policies.get(&identity.project)
+        {
+            let follow_up = FollowUp {
+                runtime: state.ml.clone(),
+                cfg: ml_cfg.clone(),
+                policy: policy.clone(),
+                sink: state.audit.clone(),
+            };
+            follow_up.spawn(plan, event);
+        }
+    }
+    let reasons = verdict.reasons.join(", ");
+    admission.verdict = Some(verdict);
     if blocked {
         return Err(GatewayError::PolicyBlocked(reasons));
     }

@@ -5,7 +5,9 @@
 //! policy at once: [`MlError::NoResponders`] comes back immediately when no
 //! worker is subscribed (the server answers a 503 status, no waiting for the
 //! timeout), [`MlError::Timeout`] after the caller's deadline,
-//! [`MlError::Overloaded`] when the worker's queue was full.
+//! [`MlError::Overloaded`] when the worker's queue was full, and
+//! [`MlError::Disconnected`] at once while the NATS connection is down (a
+//! request would otherwise sit in the reconnect buffer until the timeout).
 
 use std::time::Duration;
 
@@ -27,12 +29,31 @@ pub enum MlError {
     /// A worker answered but could not score the request.
     #[error("detector failed: {0}")]
     Worker(String),
+    /// The NATS connection is down (or not yet up).
+    #[error("not connected to NATS")]
+    Disconnected,
     /// Connecting, encoding or sending failed.
     #[error("detector transport: {0}")]
     Transport(String),
     /// The answer was not a valid response to this request.
     #[error("detector response undecodable: {0}")]
     Decode(String),
+}
+
+impl MlError {
+    /// Short, stable name of the failure for audit reasons and counters
+    /// (`ml.unavailable:<reason>`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            MlError::NoResponders => "no_responders",
+            MlError::Timeout => "timeout",
+            MlError::Overloaded => "overloaded",
+            MlError::Worker(_) => "worker_error",
+            MlError::Disconnected => "disconnected",
+            MlError::Transport(_) => "transport",
+            MlError::Decode(_) => "bad_response",
+        }
+    }
 }
 
 /// Handle to the detector workers; cheap to clone (shares the connection).
@@ -70,6 +91,11 @@ impl MlClient {
         &self.subject
     }
 
+    /// The underlying NATS connection.
+    pub fn nats(&self) -> &Client {
+        &self.client
+    }
+
     /// Asks a worker to score `req` and waits at most `timeout`. `Ok` only for
     /// a [`DetectStatus::Ok`] response to this request id.
     pub async fn classify(
@@ -77,6 +103,9 @@ impl MlClient {
         req: &DetectRequest,
         timeout: Duration,
     ) -> Result<DetectResponse, MlError> {
+        if self.client.connection_state() != async_nats::connection::State::Connected {
+            return Err(MlError::Disconnected);
+        }
         let payload = req
             .to_msgpack()
             .map_err(|e| MlError::Transport(format!("encode request: {e}")))?;
