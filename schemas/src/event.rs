@@ -153,9 +153,11 @@ pub struct EventFinding {
 #[serde(default)]
 pub struct MlVerdict {
     pub segment: SegmentProvenance,
-    /// Classifier label, e.g. `injection` / `benign`.
+    /// Classifier label, e.g. `injection` / `benign` (the worker's decision at the
+    /// model's own threshold).
     pub label: String,
-    /// Score of `label`, 0.0 ..= 1.0.
+    /// The classifier's injection score (probability of injection), 0.0 ..= 1.0,
+    /// whatever the label: sorting by it ranks segments by suspicion.
     pub score: f32,
     pub model_id: String,
     pub model_version: String,
