@@ -18,5 +18,5 @@ fn main() {
         let e = t.elapsed() / 20;
         println!("full scan: {:?} for {} bytes = {:.0} MB/s", e, text.len(), text.len() as f64 / e.as_secs_f64() / 1e6);
     }
-    portcullis_detection::profile_patterns(&text);
+    portcullis_detection::profile_patterns(&segs, 10);
 }

@@ -2,7 +2,10 @@
 //! candidate check.
 //!
 //! Patterns are written for the normalized view (ASCII after folding). Secret and PII
-//! patterns are case-sensitive; injection and jailbreak patterns are case-insensitive and
+//! patterns are case-sensitive; injection and jailbreak patterns are case-insensitive
+//! (`(?i-u)` on every alternative, lowercase literals: the scanner runs them
+//! case-sensitively on an ASCII-lowercased copy, where the regex crate's literal
+//! prefilters work) and
 //! use `\s*` between words so that they also match the despaced view, where letter-spaced
 //! words were joined. Word boundaries are ASCII (`(?-u:\b)`) so the lazy DFA never has to
 //! fall back to a slower engine. Injection and jailbreak detectors only look at text that
@@ -56,12 +59,36 @@ pub(crate) struct DetectorDef {
     pub validate: Option<Validator>,
     pub scope: Scope,
     pub redact: Redact,
+    /// Where the pattern can match, so the scanner only searches there.
+    pub locate: Locate,
+    /// Literals of which at least one occurs in every text the pattern matches; when none
+    /// occurs the pattern is not run. Empty: no gate. A literal with an uppercase letter
+    /// must occur exactly; an all-lowercase one in any case.
+    pub gate: &'static [&'static str],
 }
 
-/// Trigger patterns appended to the set after the detectors: they do not produce findings,
-/// they tell the scanner which extra views to build.
+/// Where a detector's matches can lie: a necessary condition, cheap to check, that lets
+/// the scanner skip the regex over text that cannot match. Each variant is exact for its
+/// pattern (every match lies inside a located region), so locating never loses a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locate {
+    /// Search the whole text (the pattern has a good literal prefilter of its own).
+    Everywhere,
+    /// Every match holds at least `min_digits` ASCII digits and is at most `max_len`
+    /// bytes long: search windows around dense digit clusters only.
+    Digits { min_digits: usize, max_len: usize },
+    /// Every match starts with two uppercase letters and two digits (`DE89`) and is at
+    /// most `max_len` bytes long.
+    IbanStart { max_len: usize },
+    /// Every match is inside a run of hex digits and colons; only runs with two colons
+    /// and a digit can yield a (valid) finding.
+    HexColonRuns,
+}
+
+/// The letter-spaced-run trigger: it does not produce findings, it tells the scanner which
+/// runs to join for the despaced view. (The encoded-run trigger,
+/// `[A-Za-z0-9+/_\-]{24,}={0,2}`, is implemented by `locate::encoded_runs`.)
 pub(crate) const TRIGGER_SPACED: &str = r"(?-u:\b)[A-Za-z](?:[ ._\-*/]{1,3}[A-Za-z]){3,}(?-u:\b)";
-pub(crate) const TRIGGER_ENCODED: &str = r"[A-Za-z0-9+/_\-]{24,}={0,2}";
 
 pub(crate) fn detectors() -> Vec<DetectorDef> {
     use Category::*;
@@ -76,6 +103,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?-u:\b)",
             validate: Some(validators::us_ssn),
             scope: Scope::All,
+            locate: Locate::Digits { min_digits: 9, max_len: 11 },
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -87,6 +116,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)",
             validate: Some(validators::credit_card),
             scope: Scope::All,
+            locate: Locate::Digits { min_digits: 13, max_len: 37 },
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -98,6 +129,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}(?-u:\b)",
             validate: Some(validators::email),
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -109,6 +142,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"\+[0-9](?:[ .\-]?[0-9]){7,14}|\+1[ .\-]?\([0-9]{3}\)[ .\-]?[0-9]{3}[ .\-][0-9]{4}|(?:\([2-9][0-9]{2}\)[ ]?|(?-u:\b)[2-9][0-9]{2}[\-. ])[2-9][0-9]{2}[\-. ][0-9]{4}(?-u:\b)",
             validate: Some(validators::phone),
             scope: Scope::All,
+            locate: Locate::Digits { min_digits: 8, max_len: 30 },
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -120,6 +155,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?-u:\b)",
             validate: Some(validators::iban),
             scope: Scope::All,
+            locate: Locate::IbanStart { max_len: 43 },
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -131,6 +168,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
             validate: Some(validators::ipv4),
             scope: Scope::All,
+            locate: Locate::Digits { min_digits: 4, max_len: 15 },
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -142,6 +181,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}",
             validate: Some(validators::ipv6),
             scope: Scope::All,
+            locate: Locate::HexColonRuns,
+            gate: &[],
             redact: Redact::Full,
         },
         // ---------------------------------------------------------------- secrets
@@ -154,6 +195,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"sk-ant-[A-Za-z0-9_\-]{20,}",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Prefixes(&["sk-ant-"]),
         },
         DetectorDef {
@@ -165,6 +208,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
             validate: Some(validators::openai_key),
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Prefixes(&["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"]),
         },
         DetectorDef {
@@ -176,6 +221,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA)[A-Z2-7]{16}(?-u:\b)",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Leading(4),
         },
         DetectorDef {
@@ -187,6 +234,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?:ghp|gho|ghs|ghu|ghr)_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Prefixes(&["github_pat_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_"]),
         },
         DetectorDef {
@@ -198,6 +247,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"glpat-[A-Za-z0-9_\-]{20,}",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Prefixes(&["glpat-"]),
         },
         DetectorDef {
@@ -209,6 +260,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"xox[baprs]-[A-Za-z0-9\-]{10,}",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Leading(5),
         },
         DetectorDef {
@@ -220,6 +273,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----",
             validate: Some(validators::private_key),
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Prefixes(&["-----BEGIN"]),
         },
         DetectorDef {
@@ -231,6 +286,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]*",
             validate: None,
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Leading(3),
         },
         DetectorDef {
@@ -239,9 +296,11 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             confidence: 0.8,
             tool_result_confidence: None,
             description: "password=/secret:/api_key= style assignment whose value is high-entropy (>= 3.0 bits/byte, not a placeholder); the span covers the value",
-            pattern: r#"(?i-u)[A-Za-z0-9_\-]*(?:password|passwd|secret|api[_\-]?key|apikey|(?:auth|access|api|bearer|refresh|session|private)[_\-]?(?:token|key)|client[_\-]?secret|credentials?)["']?[ \t]*(?::=|=>|=|:)[ \t]*["']?[A-Za-z0-9+/=_\-.!@#$%^&*~?|]{8,}"#,
+            pattern: r#"(?i-u)(?:password|passwd|secret|api[_\-]?key|apikey|(?:auth|access|api|bearer|refresh|session|private)[_\-]?(?:token|key)|client[_\-]?secret|credentials?)["']?[ \t]*(?::=|=>|=|:)[ \t]*["']?[A-Za-z0-9+/=_\-.!@#$%^&*~?|]{8,}"#,
             validate: Some(validators::secret_assignment),
             scope: Scope::All,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         // ---------------------------------------------------------------- injection
@@ -254,6 +313,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?i-u)(?-u:\b)(?:ignore|disregard|forget|override|bypass|neglect|abandon|discard)\s*(?:(?:all|any|every|each|of|the|your|my|these|those|that|this|its)\s*){0,3}(?:previous|prior|preceding|above|earlier|former|initial|original|foregoing|old|system)\s*(?:(?:ai|assistant|system|safety|model|given|the|of|and|instructions|rules)\s*){0,2}(?:instructions?|rules?|prompts?|directions?|directives?|guidelines?|commands?|guidance|constraints|programming|orders|context)(?-u:\b)|(?i-u)(?-u:\b)(?:forget|ignore|disregard)\s*(?:everything|all\s*(?:that|of\s*that)?)\s*(?:above|(?:you\s*(?:were|have\s*been|'ve\s*been)\s*told))",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -265,6 +326,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?i-u)(?-u:\b)(?:reveal|print|repeat|show|output|display|dump|leak|disclose|recite|spell\s*out|tell\s*me|give\s*me|write\s*out|what\s*(?:is|are|was|were))\s*(?:me\s*)?(?:back\s*)?(?:all\s*)?(?:of\s*)?(?:your|the)\s*(?:(?:full|entire|exact|complete|original|initial|hidden|secret|current|real)\s*)?(?:system\s*(?:prompt|message|instructions)|(?:initial|original|hidden|secret)\s*(?:prompt|instructions)|prompt\s*above)(?-u:\b)|(?i-u)(?-u:\b)(?:reveal|print|repeat|show|output|dump|leak|disclose|recite)\s*(?:me\s*)?(?:all\s*)?(?:of\s*)?your\s*(?:instructions|prompt|rules|guidelines)(?-u:\b)|(?i-u)(?-u:\b)what\s*(?:are|were)\s*your\s*(?:(?:original|initial|exact|real|secret|hidden)\s*)?(?:instructions|rules|directives)(?-u:\b)|(?i-u)(?-u:\b)(?:repeat|print|output)\s*(?:all\s*)?(?:the\s*)?(?:words|text|everything|content)\s*(?:above|before\s*this)(?-u:\b)",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -276,6 +339,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"\n[ \t]*\r?\n[ \t]*(?:Human|Assistant|System)[ \t]*:|<\|(?:im_start|im_end|system|assistant|user|endoftext|eot_id|start_header_id)\|>|\[/?(?:SYSTEM|INST|SYS)\]|<</?SYS>>|</?system>|(?m:^)[ \t]*#{2,}[ \t]*(?:System|SYSTEM|Assistant|Instruction|Instructions|Human)[ \t]*:",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &["Human", "Assistant", "System", "SYSTEM", "Instruction", "<|", "[SYS", "[/SYS", "[INST", "[/INST", "<<SYS", "<</SYS", "<system>", "</system>"],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -287,6 +352,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?i-u)(?-u:\b)(?:ai|assistant|claude|chatbot|llm|agent|language\s*model)\s*[:,]\s*(?:you\s*)?(?:must|should|shall|need\s*to|have\s*to|are\s*(?:now\s*)?(?:required|instructed|ordered)\s*to|will\s*now)(?-u:\b)|(?i-u)(?-u:\b)(?:note|message|instructions?|attention|important)\s*(?:to|for)\s*(?:the\s*|any\s*|all\s*)?(?:ai|assistant|llm|language\s*model|agent|claude|chatbot)s?(?-u:\b)|(?i-u)(?-u:\b)if\s*you\s*are\s*(?:an?\s*)?(?:ai|assistant|llm|language\s*model|ai\s*agent|claude)(?-u:\b)\s*(?:reading|processing|,)",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -298,6 +365,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"<!--",
             validate: Some(validators::html_comment_instruction),
             scope: Scope::ToolOutput,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
         // ---------------------------------------------------------------- jailbreak
@@ -310,6 +379,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?i-u)(?-u:\b)you\s*are\s*(?:now\s*)?(?:going\s*to\s*(?:act\s*as|be)\s*)?(?-i:DAN|STAN|DUDE)(?-u:\b)|(?i-u)(?-u:\b)do\s*anything\s*now(?-u:\b)|(?i-u)(?-u:\b)(?:developer|dev|god|jailbreak|jailbroken|unrestricted|dan)\s*mode\s*(?:is\s*)?(?:now\s*)?(?:enabled|activated|on|engaged)(?-u:\b)|(?i-u)(?-u:\b)(?:enable|activate|enter)\s*(?:developer|god|jailbreak|dan)\s*mode(?-u:\b)",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &["DAN", "STAN", "DUDE", "anything", "mode"],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -321,6 +392,8 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?i-u)(?-u:\b)(?:pretend|act|behave|imagine|roleplay|role-play)\s*(?:as\s*if\s*|like\s*|that\s*)?you\s*(?:have|had|are\s*under|operate\s*with|are\s*bound\s*by)\s*no\s*(?:(?:ethical|moral|safety|content|more)\s*)?(?:restrictions|limits|limitations|rules|filters|guidelines|boundaries|constraints|content\s*polic(?:y|ies))(?-u:\b)|(?i-u)(?-u:\b)(?:no\s*longer|not)\s*bound\s*by\s*(?:any\s*)?(?:rules|restrictions|guidelines|polic(?:y|ies)|openai|anthropic)(?-u:\b)|(?i-u)(?-u:\b)(?:without|free\s*(?:of|from))\s*(?:any\s*)?(?:ethical|moral|safety)\s*(?:restrictions|guidelines|constraints|limits|filters)(?-u:\b)",
             validate: None,
             scope: Scope::Untrusted,
+            locate: Locate::Everywhere,
+            gate: &[],
             redact: Redact::Full,
         },
     ]

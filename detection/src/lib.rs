@@ -149,6 +149,7 @@ mod catalogue;
 mod decode;
 mod error;
 mod finding;
+mod locate;
 pub mod normalize;
 mod policy;
 mod scanner;
@@ -163,6 +164,6 @@ pub use policy::{
     Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, ML_INJECTION_ID, Policy,
     PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
 };
-pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns};
+pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns, thread_cpu_time};
 pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind, extract_segments, request_facts};
 pub use validators::{luhn_valid, shannon_entropy};

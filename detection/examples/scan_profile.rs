@@ -1,0 +1,43 @@
+//! Development aid: scans the benchmark's ~85 KB Claude-Code-shaped body (or a 1 MB
+//! adversarial input) uncached in a loop, for `valgrind --tool=callgrind` or a quick
+//! timing. `cargo run --release --example scan_profile -- [iterations] [adversarial-name]`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let iterations: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let scanner = portcullis_detection::Scanner::new().expect("scanner");
+    let segs = match args.next() {
+        Some(name) => {
+            let (_, text) = common::adversarial().into_iter().find(|(n, _)| *n == name).expect("adversarial input name");
+            common::segment(text)
+        }
+        None => portcullis_detection::extract_segments(&common::claude_code_body(12)),
+    };
+    if let Ok(path) = std::env::var("DUMP_TEXT") {
+        let joined: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
+        std::fs::write(path, joined.join("\n")).expect("dump");
+    }
+    let bytes: usize = segs.iter().map(|s| s.text.len()).sum();
+    let findings = scanner.scan_uncached(&segs);
+    let start = std::time::Instant::now();
+    let cpu = portcullis_detection::thread_cpu_time();
+    for _ in 0..iterations {
+        std::hint::black_box(scanner.scan_uncached(std::hint::black_box(&segs)));
+    }
+    let per = start.elapsed() / iterations.max(1) as u32;
+    let per_cpu = portcullis_detection::thread_cpu_time().saturating_sub(cpu) / iterations.max(1) as u32;
+    if std::env::var_os("PROFILE").is_some() {
+        portcullis_detection::profile_patterns(&segs, 2000);
+    }
+    println!(
+        "{} segments, {bytes} text bytes, {} findings: {per:?} wall / {per_cpu:?} on-CPU per scan ({:.0} MB/s of text on-CPU)",
+        segs.len(),
+        findings.len(),
+        bytes as f64 / per_cpu.as_secs_f64() / 1e6
+    );
+}

@@ -1,0 +1,319 @@
+//! Cheap, exact candidate finders: where in a text a detector (or a trigger) can match.
+//!
+//! The scanner used to run one `RegexSet` over every byte; a lazy DFA is bound by memory
+//! latency (~5 cycles a byte). These finders look at the bytes with word-at-a-time or
+//! skipping loops and return the few regions the regexes then search. Each is a
+//! *necessary* condition for its pattern, so searching only the returned regions finds
+//! exactly what a full search would (the regexes see the whole text as context, so `\b`
+//! at a region edge behaves as before).
+
+use std::ops::Range;
+
+/// Byte positions of the ASCII digits in `text`, eight bytes at a time.
+pub(crate) fn digit_positions(text: &[u8]) -> Vec<u32> {
+    const ONES: u64 = u64::MAX / 255;
+    const HIGH: u64 = ONES * 0x80;
+    let mut out = Vec::new();
+    let mut chunks = text.chunks_exact(8);
+    let mut base = 0usize;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        // Per-byte "0x2F < b < 0x3A" for bytes below 0x80 (bit-twiddling "hasbetween");
+        // `& !x` drops bytes >= 0x80.
+        let low7 = x & (ONES * 0x7F);
+        let mask = (ONES * (0x7F + 0x3A) - low7) & !x & (low7 + ONES * (0x7F - 0x2F)) & HIGH;
+        let mut m = mask;
+        while m != 0 {
+            let bit = m.trailing_zeros() as usize;
+            out.push(offset(base + bit / 8));
+            m &= m - 1;
+        }
+        base += 8;
+    }
+    for (i, b) in chunks.remainder().iter().enumerate() {
+        if b.is_ascii_digit() {
+            out.push(offset(base + i));
+        }
+    }
+    out
+}
+
+fn offset(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
+/// Windows that contain every match of a pattern whose matches hold at least `min_digits`
+/// digits within at most `max_len` bytes. A match's first digit `d` has `min_digits - 1`
+/// more digits before `d + max_len`, and the match lies within `d ± max_len`.
+pub(crate) fn digit_windows(text: &str, digits: &[u32], min_digits: usize, max_len: usize) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let k = min_digits.max(1);
+    for (i, &d) in digits.iter().enumerate() {
+        let Some(&last) = digits.get(i + k - 1) else { break };
+        let d = d as usize;
+        if (last as usize) - d >= max_len {
+            continue;
+        }
+        push_window(&mut out, text, d.saturating_sub(max_len), d + max_len);
+    }
+    out
+}
+
+/// Windows for IBAN-shaped matches: they start at two uppercase letters followed by two
+/// digits and are at most `max_len` bytes long.
+pub(crate) fn iban_windows(text: &str, digits: &[u32], max_len: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for pair in digits.windows(2) {
+        let (d, next) = (pair[0] as usize, pair[1] as usize);
+        if next != d + 1 || d < 2 || !bytes[d - 2].is_ascii_uppercase() || !bytes[d - 1].is_ascii_uppercase() {
+            continue;
+        }
+        push_window(&mut out, text, d - 2, d - 2 + max_len);
+    }
+    out
+}
+
+/// Maximal runs of hex digits and colons that hold at least two colons and a digit: an
+/// IPv6 match lies inside one run, and the validator needs a digit.
+pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let in_run = |b: u8| b == b':' || b.is_ascii_hexdigit();
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let mut from = 0;
+    while let Some(rel) = text.get(from..).and_then(|rest| rest.find(':')) {
+        let colon = from + rel;
+        let start = bytes[..colon].iter().rposition(|&b| !in_run(b)).map_or(0, |i| i + 1);
+        let end = bytes[colon..].iter().position(|&b| !in_run(b)).map_or(bytes.len(), |i| colon + i);
+        let run = &bytes[start..end];
+        if run.iter().filter(|&&b| b == b':').count() >= 2 && run.iter().any(u8::is_ascii_digit) {
+            out.push(start..end);
+        }
+        from = end.max(colon + 1);
+    }
+    out
+}
+
+/// Base64/hex alphabet of the encoded-run trigger (`[A-Za-z0-9+/_\-]`).
+fn is_encoded_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+}
+
+/// Runs of at least `min_len` encoded-alphabet bytes, each followed by up to two `=`:
+/// exactly the matches of `[A-Za-z0-9+/_\-]{min_len,}={0,2}`, found by probing every
+/// `min_len`-th byte (a byte outside the alphabet rules out every run across it).
+pub(crate) fn encoded_runs(text: &str, min_len: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let min_len = min_len.max(1);
+    // Invariant: no qualifying run starts before `pos` (other than those already output).
+    let mut pos = 0;
+    while pos + min_len <= bytes.len() {
+        let probe = pos + min_len - 1;
+        if !is_encoded_byte(bytes[probe]) {
+            pos = probe + 1;
+            continue;
+        }
+        // Walk back from the probe to the start of its run (not before `pos`).
+        let start = bytes[pos..probe].iter().rposition(|&b| !is_encoded_byte(b)).map_or(pos, |i| pos + i + 1);
+        let mut end = probe + 1;
+        while end < bytes.len() && is_encoded_byte(bytes[end]) {
+            end += 1;
+        }
+        if end - start >= min_len {
+            let pad = bytes[end..].iter().take(2).take_while(|&&b| b == b'=').count();
+            out.push(start..end + pad);
+            pos = end + pad;
+        } else {
+            pos = end + 1;
+        }
+    }
+    out
+}
+
+/// Separators that letter-spacing evasion puts between single letters (the spaced-run
+/// trigger's `[ ._\-*/]`).
+fn is_spacing_byte(b: u8) -> bool {
+    matches!(b, b' ' | b'.' | b'_' | b'-' | b'*' | b'/')
+}
+
+/// Regions that can hold a letter-spaced run (`i g n o r e`): maximal stretches of
+/// letters and spacing separators with no two letters adjacent, holding at least
+/// `min_letters` letters. Every match of the spaced-run trigger lies inside one.
+///
+/// Most text has adjacent letters every few bytes, so instead of classifying every byte
+/// this probes: a stretch with `min_letters` letters is at least `2 * min_letters - 1`
+/// bytes long and all but its last byte are "ok" (a letter or separator, not a letter
+/// followed by a letter); one byte that is not ok rules out every stretch start up to it.
+pub(crate) fn spaced_regions(text: &str, min_letters: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    let letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
+    let alpha = |i: usize| bytes.get(i).is_some_and(|&b| b.is_ascii_alphabetic() || is_spacing_byte(b));
+    let ok = |i: usize| alpha(i) && !(letter(i) && letter(i + 1));
+    // Bytes at the start of a qualifying stretch that must all be ok.
+    let need = (2 * min_letters.max(1)).saturating_sub(2).max(1);
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos + need <= n {
+        let probe = pos + need - 1;
+        if !ok(probe) {
+            pos = probe + 1;
+            continue;
+        }
+        // The ok run through the probe, from no earlier than `pos`.
+        let mut first = probe;
+        while first > pos && ok(first - 1) {
+            first -= 1;
+        }
+        if let Some(bad) = (probe + 1..first + need).find(|&i| !ok(i)) {
+            pos = bad + 1;
+            continue;
+        }
+        // A candidate: widen to the whole stretch and count its letters.
+        let mut start = first;
+        while start > 0 && alpha(start - 1) && !(letter(start - 1) && letter(start)) {
+            start -= 1;
+        }
+        let mut end = first;
+        while end < n && alpha(end) && !(end > start && letter(end - 1) && letter(end)) {
+            end += 1;
+        }
+        let letters = bytes[start..end].iter().filter(|b| b.is_ascii_alphabetic()).count();
+        if letters >= min_letters {
+            out.push(start..end);
+        }
+        pos = end.max(pos + 1);
+    }
+    out
+}
+
+/// Appends `[from, to)` (clamped to the text, widened to character boundaries), merging
+/// it into the previous window when they touch. Windows are pushed in ascending order.
+fn push_window(out: &mut Vec<Range<usize>>, text: &str, from: usize, to: usize) {
+    let mut from = from.min(text.len());
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let mut to = to.min(text.len());
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    match out.last_mut() {
+        Some(last) if from <= last.end => last.end = last.end.max(to),
+        _ => out.push(from..to),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_digits_across_words() {
+        let text = "ab1cdefgh23ij\u{e9}4567890x9";
+        let want: Vec<u32> = text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
+        assert_eq!(digit_positions(text.as_bytes()), want);
+        // Bytes >= 0x80 whose low 7 bits look like digits are not digits.
+        assert!(digit_positions(&[0xB0, 0xB5, 0xB9, 0x2F, 0x3A, 0xBA, 0xAF, 0x30]).eq(&[7]));
+    }
+
+    #[test]
+    fn encoded_runs_match_the_regex() {
+        let re = regex::Regex::new(r"[A-Za-z0-9+/_\-]{24,}={0,2}").unwrap();
+        for text in [
+            "short aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ= and /usr/local/lib/python3/site-packages x",
+            "aaaaaaaaaaaaaaaaaaaaaaa b aaaaaaaaaaaaaaaaaaaaaaaa===",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "\u{e9}aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=\u{e9}bbbbbbbbbbbbbbbbbbbbbbbbbbb",
+            "",
+        ] {
+            let want: Vec<Range<usize>> = re.find_iter(text).map(|m| m.range()).collect();
+            assert_eq!(encoded_runs(text, 24), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn windows_cover_dense_digits_only() {
+        let text = "call 555-123-4567 now, version 1.2 only";
+        let digits = digit_positions(text.as_bytes());
+        let w = digit_windows(text, &digits, 8, 30);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].start <= 5 && w[0].end >= 17);
+        assert!(digit_windows(text, &digits, 13, 37).is_empty());
+        let text = "IBAN DE89370400440532013000 here";
+        let digits = digit_positions(text.as_bytes());
+        assert_eq!(iban_windows(text, &digits, 43), vec![5..text.len()]);
+    }
+
+    #[test]
+    fn hex_colon_runs_need_two_colons_and_a_digit() {
+        let text = "std::io at fe80::1 and a:b:c and 10:30";
+        let runs: Vec<&str> = hex_colon_runs(text).into_iter().map(|r| &text[r]).collect();
+        assert_eq!(runs, vec!["fe80::1"]);
+    }
+
+/// Reference for `spaced_regions`: classify every byte.
+    fn reference(text: &str, min_letters: usize) -> Vec<Range<usize>> {
+        let bytes = text.as_bytes();
+        let mut out = Vec::new();
+        let (mut start, mut letters, mut prev_letter) = (0, 0, false);
+        for (i, &b) in bytes.iter().enumerate() {
+            let letter = b.is_ascii_alphabetic();
+            if letter && !prev_letter {
+                letters += 1;
+            } else if !(letter || is_spacing_byte(b)) || (letter && prev_letter) {
+                if letters >= min_letters {
+                    out.push(start..i);
+                }
+                start = if letter { i } else { i + 1 };
+                letters = usize::from(letter);
+            }
+            prev_letter = letter;
+        }
+        if letters >= min_letters {
+            out.push(start..bytes.len());
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn locators_match_their_references(text in "[ab1 ._=:+/\\-]{0,80}") {
+            proptest::prop_assert_eq!(spaced_regions(&text, 4), reference(&text, 4));
+            let re = regex::Regex::new(r"[A-Za-z0-9+/_\-]{4,}={0,2}").unwrap();
+            let want: Vec<Range<usize>> = re.find_iter(&text).map(|m| m.range()).collect();
+            proptest::prop_assert_eq!(encoded_runs(&text, 4), want);
+            let want: Vec<u32> = text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
+            proptest::prop_assert_eq!(digit_positions(text.as_bytes()), want);
+        }
+    }
+
+    #[test]
+    fn spaced_regions_match_a_byte_by_byte_scan() {
+        for text in [
+            "i g n o r e",
+            "please i g n o r e all, and x.y",
+            "a b c",
+            "ab c d e f",
+            "x-y-z-w and i_g_n_o_r_e__p_r_e_v_i_o_u_s then a  b  c  d.",
+            "\u{e9} a b c d \u{e9}",
+            "plain prose without any spaced letters at all, just words.",
+            "a b c d",
+            "ab",
+            "",
+        ] {
+            assert_eq!(spaced_regions(text, 4), reference(text, 4), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn spaced_regions_hold_letter_spaced_runs() {
+        let text = "please i g n o r e all, and x.y";
+        let regions: Vec<&str> = spaced_regions(text, 4).into_iter().map(|r| &text[r]).collect();
+        assert!(regions.iter().any(|r| r.contains("i g n o r e")), "{regions:?}");
+        assert!(regions.iter().all(|r| !r.contains("x.y")));
+    }
+}
