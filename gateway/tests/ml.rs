@@ -201,6 +201,35 @@ async fn without_workers_fail_open_forwards_and_fail_closed_refuses_without_wait
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_times_out_in_block_mode_and_costs_alert_mode_nothing() {
+    let nats = NatsServer::start().await.unwrap();
+    // Subscribed in the workers' queue group but never answers: requests wait for their timeout.
+    let silent = async_nats::connect(nats.url()).await.unwrap();
+    let _subscription = silent.queue_subscribe("detect.injection", "detector-workers".into()).await.unwrap();
+    silent.flush().await.unwrap();
+    let mut live = LiveEvents::subscribe(&nats).await;
+
+    let block = ml_stack(&nats, "mode = \"block\"\ntimeout_ms = 200").await;
+    let response = block.post("/v1/messages", &simple_body(BENIGN, false)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    assert_eq!(block.mock.call_count(), 1);
+    let event = live.next_of("request").await;
+    assert!(event["reasons"].as_array().unwrap().iter().any(|r| r == "ml.unavailable:timeout"), "{event:#}");
+    let stats = block.gateway.state.ml.stats.snapshot();
+    assert_eq!((stats.timeouts, stats.fail_open), (1, 1), "{stats:?}");
+
+    // Alert mode never waits for the verdict, even one that would take 30 s.
+    let alert = ml_stack(&nats, "mode = \"alert\"\ntimeout_ms = 30000").await;
+    let send = alert.post("/v1/messages", &simple_body(INJECTION, false)).send();
+    let response = tokio::time::timeout(WELL_BEFORE_TIMEOUT, send).await.expect("alert mode waited").unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    assert_eq!(alert.mock.call_count(), 1);
+    assert_eq!(alert.gateway.state.ml.stats.snapshot().follow_ups, 0, "the verdict is still pending");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resent_conversation_prefix_is_not_classified_again() {
     let nats = NatsServer::start().await.unwrap();
     let w = worker(&nats).await;
