@@ -2,8 +2,8 @@
 //
 // The Rust test owns the servers and sends the gateway traffic; this script owns the
 // browser. They talk over stdin/stdout, one line per step:
-//   script -> test: READY_LIVE | PAUSED | READY_LOGS | CHECK ok|FAIL <name> | METRIC <name> <value> | DONE <failures>
-//   test -> script: SENT <n>   | STORED <n>
+//   script -> test: READY_LIVE | PAUSED | READY_LOGS | READY_HISTORY | CHECK ok|FAIL <name> | METRIC <name> <value> | DONE <failures>
+//   test -> script: SENT <n>   | STORED <n> | SEEDED <n> (older events for the 7-day charts)
 // Env: DASHBOARD_URL (…/dashboard/), DASHBOARD_CREDENTIAL, ARTIFACTS_DIR (screenshots).
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -159,9 +159,17 @@ try {
   await page.getByRole('button', { name: 'Update' }).click();
   await page.waitForFunction(() => document.querySelectorAll('#chart-requests .legend li').length === 2);
   check('usage split by project shows both projects', (await page.locator('#chart-requests .legend').textContent()).includes('research'));
+  // Seven days with synthetic history (older than the 24 hours checked above).
+  say('READY_HISTORY');
+  const seeded = Number((await expectLine('SEEDED')).split(' ')[1]);
+  const loadedBefore = await page.locator('#usage-status').getAttribute('data-loaded');
   await page.locator('#usage-by').selectOption('model');
+  await page.locator('#usage-range').selectOption('604800');
   await page.getByRole('button', { name: 'Update' }).click();
-  await page.waitForFunction(() => document.querySelectorAll('#chart-requests .legend li').length === 1);
+  await page.waitForFunction((b) => document.querySelector('#usage-status').dataset.loaded !== b, loadedBefore);
+  const total = Number((await kpi('Requests')).replace(/,/g, ''));
+  check('the 7-day range adds the older events to the totals', total === 4 + seeded, `${total} = 4 + ${seeded}`);
+  check('the 7-day request chart splits three models', (await page.locator('#chart-requests .legend li').count()) === 3);
   await page.screenshot({ path: join(artifacts, 'usage.png'), fullPage: true, animations: 'disabled' });
 
   // --- accessibility and hygiene ---------------------------------------------------

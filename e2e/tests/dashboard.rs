@@ -82,6 +82,9 @@ async fn dashboard_in_headless_chromium() {
     let stored = stack.wait_stored(4).await;
     assert_eq!(stored, 4, "the audit-writer stored every event");
     stdin.write_all(format!("STORED {stored}\n").as_bytes()).await.unwrap();
+    until(&mut lines, "READY_HISTORY", &mut log).await;
+    let seeded = stack.seed_history().await;
+    stdin.write_all(format!("SEEDED {seeded}\n").as_bytes()).await.unwrap();
     let done = until(&mut lines, "DONE", &mut log).await;
     let status = tokio::time::timeout(STEP_LIMIT, child.wait()).await.unwrap().unwrap();
 

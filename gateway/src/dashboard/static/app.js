@@ -297,7 +297,10 @@
     const cell = new Map(data.series.map((r) => [`${r.t}|${r.key}`, r]));
     const get = (t, k, f) => Number((cell.get(`${t}|${k}`) || {})[f] || 0);
     const sum = (f) => data.series.reduce((s, r) => s + Number(r[f] || 0), 0);
-    const timeFmt = step >= 86400 ? (t) => dateTime(t * 1000).slice(5, 10) : (t) => dateTime(t * 1000).slice(11, 16);
+    // Days for daily buckets, day and hour across several days, the hour within one day.
+    const multiDay = data.to - data.from > 86400 + 60;
+    const timeFmt = step >= 86400 ? (t) => dateTime(t * 1000).slice(5, 10)
+      : multiDay ? (t) => dateTime(t * 1000).slice(5, 16) : (t) => dateTime(t * 1000).slice(11, 16);
     $('#usage-kpis').replaceChildren(...[
       ['Requests', sum('requests')], ['Input tokens', sum('input_tokens')], ['Output tokens', sum('output_tokens')],
       ['Blocked', sum('blocked')], ['Alerted', sum('alerted')],
