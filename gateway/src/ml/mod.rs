@@ -135,22 +135,24 @@ impl MlRuntime {
         MlRuntime { nats_url, client: OnceCell::new(), cache: SegmentCache::new(limits), stats: MlStats::default() }
     }
 
-    /// Connects now (startup, when a project uses ML), waiting briefly for the
-    /// server so the first requests do not find the connection still pending.
+    /// Connects now (startup, when a project uses ML) rather than on the first
+    /// request that needs it (a project switched to ML by a reload).
     pub async fn connect(&self) -> Result<(), MlError> {
-        let client = self.client().await?;
-        crate::nats::wait_for_first_connection(client.nats(), INITIAL_CONNECT_WAIT).await;
-        Ok(())
+        self.client().await.map(|_| ())
     }
 
+    /// The client, connecting once. The first connection waits briefly for the
+    /// server so the first requests do not find it still pending; while NATS stays
+    /// down, requests fail at once (`Disconnected`) and the client keeps retrying.
     async fn client(&self) -> Result<&MlClient, MlError> {
         let url = self.nats_url.as_deref().ok_or(MlError::Disconnected)?;
         self.client
             .get_or_try_init(|| async {
-                crate::nats::connect(url, "portcullis-gateway-ml")
+                let nats = crate::nats::connect(url, "portcullis-gateway-ml")
                     .await
-                    .map(MlClient::from_client)
-                    .map_err(|e| MlError::Transport(format!("connect {url}: {e}")))
+                    .map_err(|e| MlError::Transport(format!("connect {url}: {e}")))?;
+                crate::nats::wait_for_first_connection(&nats, INITIAL_CONNECT_WAIT).await;
+                Ok(MlClient::from_client(nats))
             })
             .await
     }
