@@ -92,7 +92,7 @@
       el('td', { class: 'mono' }, e.path),
       el('td', { class: 'nowrap' }, e.model || '–'),
       el('td', {}, badge(e.decision)),
-      el('td', {}, tags(e.detectors)),
+      el('td', {}, e.kind === 'follow_up_detection' ? el('span', {}, el('span', { class: 'tag' }, 'follow-up'), tags(e.detectors)) : tags(e.detectors)),
       el('td', { class: 'num' }, num(e.input_tokens)),
       el('td', { class: 'num' }, num(e.output_tokens)),
       el('td', { class: 'num' }, ms(e.latency_total_ms)),
