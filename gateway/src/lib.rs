@@ -5,8 +5,9 @@
 //! 1. **Connection limits** (hyper): hard caps on header count and size; breaches of the
 //!    configured limits get an Anthropic-shaped 431 from [`limits::enforce_header_limits`].
 //! 2. **Routing** ([`build_router`]): `/v1/*` and `/api/v1/anthropic/v1/*` are proxied;
-//!    `/health`, `/api/v1/auth/token` and the admin [`dashboard`] are served locally;
-//!    anything else is a 404.
+//!    `/health`, `/metrics` ([`metrics`]), `/api/v1/auth/token` and the admin [`dashboard`]
+//!    are served locally; anything else is a 404. Every request runs in a tracing span
+//!    ([`request_span`]) that carries its audit event id once it has one.
 //! 3. **Identity** ([`auth::authenticate`]): gateway key header or JWT; failures are 401
 //!    with `x-should-retry: false` and nothing is forwarded.
 //! 4. **Body limit** ([`proxy::body`]): the body is read whole (it must be inspected) up to
@@ -39,11 +40,13 @@ pub mod error;
 pub mod health;
 pub mod inspect;
 pub mod limits;
+pub mod metrics;
 pub mod ml;
 pub mod nats;
 pub mod policies;
 pub mod proxy;
 pub mod record;
+pub mod request_span;
 pub mod secret;
 pub mod server;
 pub mod state;
@@ -60,12 +63,14 @@ use crate::state::AppState;
 pub fn build_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::handler))
         .route("/api/v1/auth/token", post(auth::token_endpoint::issue_token))
         .route("/v1/{*rest}", any(proxy::handle))
         .route("/api/v1/anthropic/v1/{*rest}", any(proxy::handle))
         .merge(dashboard::router(state.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::enforce_header_limits))
+        .layer(axum::middleware::from_fn(request_span::request_span))
         .with_state(state)
 }
 

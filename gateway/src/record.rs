@@ -4,8 +4,11 @@
 //! The record never holds a credential: it takes the user agent and session id from
 //! the headers, identity names from [`Identity`], and body-derived facts from the
 //! inspection step. It is finished exactly once: when the gateway answers with its own
-//! error, or when the relayed response ends (completed, failed or abandoned).
+//! error, or when the relayed response ends (completed, failed or abandoned). Finishing
+//! also counts the request in [`GatewayMetrics`], and the record fills in the request's
+//! tracing span ([`crate::request_span`]) with the event id and identity.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Method};
@@ -13,6 +16,7 @@ use portcullis_schemas::{Decision, SecurityEvent};
 
 use crate::audit::{AuditSink, Usage};
 use crate::auth::Identity;
+use crate::metrics::GatewayMetrics;
 use crate::proxy::relay::RelayEnd;
 
 pub struct RequestRecord {
@@ -23,6 +27,9 @@ pub struct RequestRecord {
     /// When the upstream's response headers arrived.
     headers_at: Option<Instant>,
     sink: AuditSink,
+    metrics: Arc<GatewayMetrics>,
+    /// The request's span; entered again when the event is finished from the relay.
+    span: tracing::Span,
 }
 
 pub fn now_ms() -> i64 {
@@ -34,13 +41,21 @@ fn header_string(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 impl RequestRecord {
-    pub fn start(sink: AuditSink, method: &Method, path: &str, headers: &HeaderMap) -> RequestRecord {
+    pub fn start(
+        sink: AuditSink,
+        metrics: Arc<GatewayMetrics>,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> RequestRecord {
         let mut event = SecurityEvent::new_request(now_ms(), "", "");
         event.method = method.to_string();
         event.path = path.chars().take(2048).collect();
         event.user_agent = header_string(headers, "user-agent");
         event.session_id = header_string(headers, "x-claude-code-session-id");
-        RequestRecord { event, started: Instant::now(), forwarded_at: None, headers_at: None, sink }
+        let span = tracing::Span::current();
+        span.record("event_id", tracing::field::display(event.event_id));
+        RequestRecord { event, started: Instant::now(), forwarded_at: None, headers_at: None, sink, metrics, span }
     }
 
     pub fn event_id(&self) -> uuid::Uuid {
@@ -51,6 +66,8 @@ impl RequestRecord {
         self.event.tenant = identity.tenant.clone();
         self.event.project = identity.project.clone();
         self.event.client_id = identity.client_id.clone();
+        self.span.record("tenant", identity.tenant.as_str());
+        self.span.record("project", identity.project.as_str());
     }
 
     /// Body-derived facts and the inspection outcome.
@@ -114,6 +131,15 @@ impl RequestRecord {
             _ => total,
         };
         self.event.overhead_us = overhead.as_micros() as u64;
+        self.metrics.record_request(&self.event);
+        let _in_request = self.span.enter();
+        tracing::debug!(
+            status = self.event.gateway_status,
+            decision = self.event.decision.as_str(),
+            total_ms = self.event.latency_total_ms,
+            overhead_us = self.event.overhead_us,
+            "request finished"
+        );
         let event_id = self.event.event_id;
         if let Err(rejected) = self.sink.record(self.event) {
             tracing::warn!(%event_id, reason = rejected.reason, "audit event refused");

@@ -10,6 +10,7 @@ use portcullis_detection::Scanner;
 
 use crate::audit::AuditSink;
 use crate::config::{self, Config, ConfigError};
+use crate::metrics::GatewayMetrics;
 use crate::ml::{MlMode, MlRuntime};
 use crate::policies::{self, ProjectPolicies};
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub ml: Arc<MlRuntime>,
     pub started_at: Instant,
     pub upstream_stats: UpstreamStats,
+    /// Request-path metrics for `GET /metrics`.
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 /// Counters the health endpoint reports about the upstream, updated on every request.
@@ -53,6 +56,7 @@ impl AppState {
         let scanner = Scanner::new().map_err(|e| format!("detection: {e}"))?;
         let policies = ProjectPolicies::compile(&config, &policies::base_dir(config_path.as_deref()))?;
         let audit = AuditSink::start(&config.audit).await.map_err(|e| format!("audit: {e}"))?;
+        let metrics = Arc::new(GatewayMetrics::new(audit.publish_latency()));
         let ml = Arc::new(MlRuntime::new(config.audit.nats_url.clone()));
         let ml_projects: Vec<&str> =
             config.projects.values().filter(|p| p.ml.mode != MlMode::Off).map(|p| p.name.as_str()).collect();
@@ -80,6 +84,7 @@ impl AppState {
             ml,
             started_at: Instant::now(),
             upstream_stats: UpstreamStats::default(),
+            metrics,
         })
     }
 

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use portcullis_telemetry::LatencyHistogram;
 use serde::Serialize;
 
 /// Where events go.
@@ -54,6 +55,8 @@ pub(super) struct Counters {
     pub spooled: AtomicU64,
     pub dropped: AtomicU64,
     pub rejected: AtomicU64,
+    /// JetStream publish → ack round trips (for `/metrics`).
+    pub publish_latency: LatencyHistogram,
 }
 
 impl Counters {

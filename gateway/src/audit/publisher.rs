@@ -205,11 +205,16 @@ impl Publisher {
         let message = PublishMessage::build()
             .payload(pending.payload.clone())
             .message_id(pending.event_id.to_string());
+        let sent = std::time::Instant::now();
         match self.js.send_publish(pending.subject.clone(), message).await {
             Ok(ack) => {
                 self.counters.in_flight.fetch_add(1, Ordering::Relaxed);
+                let latency = self.counters.publish_latency.clone();
                 self.in_flight.push(Box::pin(async move {
                     let result = ack.await.map(|_| ()).map_err(|err| err.to_string());
+                    if result.is_ok() {
+                        latency.observe(sent.elapsed());
+                    }
                     (pending, result)
                 }));
             }

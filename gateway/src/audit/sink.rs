@@ -113,6 +113,11 @@ impl AuditSink {
         self.inner.counters.snapshot(self.inner.mode)
     }
 
+    /// The JetStream publish → ack latency histogram (shared, for `/metrics`).
+    pub fn publish_latency(&self) -> portcullis_telemetry::LatencyHistogram {
+        self.inner.counters.publish_latency.clone()
+    }
+
     /// Flush what can be flushed: queued events are published (or spooled),
     /// outstanding acks awaited, the spool replayed as far as one ack
     /// timeout allows (the rest stays on disk for the next start), the JSONL

@@ -28,6 +28,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub audit: crate::audit::AuditConfig,
+    pub metrics: crate::metrics::MetricsConfig,
     pub dashboard: crate::dashboard::DashboardConfig,
     pub projects: BTreeMap<String, Project>,
     pub keys: Vec<KeyEntry>,
@@ -201,6 +202,7 @@ impl Config {
         };
 
         raw.audit.validate().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        raw.metrics.validate().map_err(ConfigError::Invalid)?;
         raw.dashboard.validate().map_err(ConfigError::Invalid)?;
 
         let mut projects = BTreeMap::new();
@@ -255,6 +257,7 @@ impl Config {
             auth: AuthConfig { key_headers, jwt },
             log,
             audit: raw.audit,
+            metrics: raw.metrics,
             dashboard: raw.dashboard,
             projects,
             keys,

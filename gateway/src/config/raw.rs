@@ -24,6 +24,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub audit: crate::audit::AuditConfig,
     #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
+    #[serde(default)]
     pub dashboard: crate::dashboard::DashboardConfig,
     #[serde(default)]
     pub projects: Vec<RawProject>,

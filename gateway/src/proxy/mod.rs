@@ -54,7 +54,13 @@ fn decision_for(error: &GatewayError) -> Decision {
 
 pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let mut record = RequestRecord::start(state.audit.clone(), &parts.method, parts.uri.path(), &parts.headers);
+    let mut record = RequestRecord::start(
+        state.audit.clone(),
+        state.metrics.clone(),
+        &parts.method,
+        parts.uri.path(),
+        &parts.headers,
+    );
     let config = state.config();
     let mut admission = Admission::default();
     let result = match admit(&state, &config, &parts, body, &mut record, &mut admission).await {
@@ -105,6 +111,7 @@ async fn admit(
         return Ok((upstream_auth, body));
     }
     let event_id = record.event_id();
+    let detecting = std::time::Instant::now();
     let scanned = inspect::scan(
         &state.scanner,
         InspectRequest {
@@ -117,6 +124,7 @@ async fn admit(
             body: &body,
         },
     )?;
+    state.metrics.observe_detection(detecting.elapsed());
     let event = record.event_mut();
     event.model = scanned.facts.model.clone();
     event.has_system_prompt = scanned.facts.has_system_prompt;
