@@ -181,6 +181,12 @@ try {
   await page.keyboard.press('Tab');
   check('the first Tab stop is the skip link', await page.evaluate(() => document.activeElement.classList.contains('skip')));
   check('no script errors or CSP violations in the console', consoleErrors.length === 0, consoleErrors.join(' | '));
+
+  // --- sign-out ---------------------------------------------------------------------
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.waitForURL(/\/dashboard\/login$/);
+  const status = await page.evaluate(async () => (await fetch('/dashboard/api/logs')).status);
+  check('sign-out ends the session: the APIs answer 401 again', status === 401, String(status));
 } catch (error) {
   check('browser run completed', false, String(error && error.stack || error).split('\n').slice(0, 3).join(' '));
   await page.screenshot({ path: join(artifacts, 'failure.png'), fullPage: true }).catch(() => {});
