@@ -282,7 +282,7 @@ fi
 # is the readiness signal: a durable consumer left in the store by an earlier
 # run exists before this writer has connected.
 start audit-writer env PORTCULLIS_NATS_URL="$NATS_URL" PORTCULLIS_CLICKHOUSE_URL="$CH_URL" \
-    "$BIN_DIR/audit-writer" run
+    PORTCULLIS_METRICS_LISTEN="127.0.0.1:9102" "$BIN_DIR/audit-writer" run
 writer_ready() { grep -q 'audit-writer running' "$LOG_DIR/audit-writer.log"; }
 wait_ready audit-writer 60 writer_ready
 
@@ -294,7 +294,9 @@ if ((WORKERS > 0)); then
     threads=$(( cores / WORKERS )); ((threads >= 1)) || threads=1
     for ((n = 1; n <= WORKERS; n++)); do
         # GLIBC_TUNABLES keeps tensor buffers in the heap (benches/ml/RESULTS.md).
+        # One metrics port per worker: 9103, 9104, ...
         start "detector-worker-$n" env PORTCULLIS_NATS_URL="$NATS_URL" RAYON_NUM_THREADS="$threads" \
+            PORTCULLIS_METRICS_LISTEN="127.0.0.1:$((9102 + n))" \
             GLIBC_TUNABLES="${GLIBC_TUNABLES:-$WORKER_GLIBC_TUNABLES}" "$BIN_DIR/detector-worker" run
         # Ready once this many workers subscribe to the request subject.
         workers_subscribed() {
@@ -330,6 +332,8 @@ Portcullis is running.
   NATS:         $NATS_URL   (monitoring: http://127.0.0.1:${NATS_MONITOR_PORT}/jsz)
   ClickHouse:   $CH_URL   (database portcullis, user default)
   ML:           $worker_line
+  metrics:      $GATEWAY_URL/metrics, http://127.0.0.1:9102/metrics (audit-writer),
+                http://127.0.0.1:9103/metrics … (detector workers, one port each)
   logs:         $LOG_DIR/<service>.log
   demo gateway key: $DEMO_KEY
 
