@@ -262,6 +262,44 @@ async fn a_resent_conversation_prefix_is_not_classified_again() {
     w.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_reload_switches_ml_on() {
+    let nats = NatsServer::start().await.unwrap();
+    let mock = mock_upstream::MockUpstream::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let audit = format!("[audit]\nnats_url = \"{}\"\nspool_dir = \"{}\"\n", nats.url(), dir.path().join("spool").display());
+    let write = |project_lines: &str| {
+        std::fs::write(&path, test_config_toml_project(&mock.url(), project_lines, &audit)).unwrap();
+    };
+    write("");
+    let config = portcullis_gateway::config::load(Some(&path)).unwrap();
+    let state = Arc::new(portcullis_gateway::state::AppState::start(config, Some(path.clone())).await.unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
+    tokio::spawn(portcullis_gateway::server::serve(listener, state.clone(), std::future::pending()));
+    let send = || async {
+        let request = reqwest::Client::new()
+            .post(&url)
+            .header("x-api-key", ANTHROPIC_KEY)
+            .header("x-portcullis-key", GATEWAY_KEY)
+            .body(simple_body(BENIGN, false))
+            .send();
+        let response = tokio::time::timeout(WELL_BEFORE_TIMEOUT, request).await.unwrap().unwrap();
+        let status = response.status();
+        response.text().await.unwrap();
+        status
+    };
+    assert_eq!(send().await, 200, "ML off: forwarded");
+
+    // No worker runs: with ML switched on and fail_closed, the refusal shows the switch.
+    write("[projects.ml]\nmode = \"block\"\ntimeout_ms = 30000\non_failure = \"fail_closed\"");
+    state.reload().unwrap();
+    assert_eq!(send().await, 503);
+    assert_eq!(mock.call_count(), 1);
+    assert_eq!(state.ml.stats.snapshot().no_responders, 1);
+}
+
 #[tokio::test]
 async fn ml_on_without_a_nats_url_is_a_config_error() {
     let toml = test_config_toml_project("http://127.0.0.1:9", "[projects.ml]\nmode = \"block\"", "");
