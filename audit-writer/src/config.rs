@@ -276,6 +276,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listener_defaults_to_loopback_and_can_be_turned_off() {
+        let config = WriterConfig::from_toml_str("").unwrap();
+        assert_eq!(config.metrics_addr().unwrap(), Some("127.0.0.1:9102".parse().unwrap()));
+        let off = WriterConfig::from_toml_str("metrics_listen = \"\"").unwrap();
+        assert_eq!(off.metrics_addr().unwrap(), None);
+        let err = WriterConfig::from_toml_str("metrics_listen = \"9102\"").unwrap_err().to_string();
+        assert!(err.contains("metrics_listen"), "{err}");
+    }
+
+    #[test]
     fn invalid_values_name_the_key() {
         let err = WriterConfig::from_toml_str("[batch]\nmax_events = 0").unwrap_err().to_string();
         assert!(err.contains("batch.max_events"), "{err}");

@@ -265,6 +265,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_listener_defaults_to_loopback_and_can_be_turned_off() {
+        let config = WorkerConfig::from_toml_str("").unwrap();
+        assert_eq!(config.metrics_addr().unwrap(), Some("127.0.0.1:9103".parse().unwrap()));
+        let off = WorkerConfig::from_toml_str("metrics_listen = \"\"").unwrap();
+        assert_eq!(off.metrics_addr().unwrap(), None);
+        let err = WorkerConfig::from_toml_str("metrics_listen = \"localhost\"").unwrap_err().to_string();
+        assert!(err.contains("metrics_listen"), "{err}");
+    }
+
+    #[test]
     fn invalid_values_name_the_key() {
         let err = WorkerConfig::from_toml_str("[batching]\nqueue_capacity = 0")
             .unwrap_err()

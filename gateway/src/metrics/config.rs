@@ -40,3 +40,18 @@ impl MetricsConfig {
         self.bearer_token_hash.as_deref().and_then(|h| KeyHash::parse(h).ok())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_by_default_and_a_bad_hash_names_the_key() {
+        let config = MetricsConfig::default();
+        assert!(config.enabled && config.token_hash().is_none());
+        let bad = MetricsConfig { bearer_token_hash: Some("abc".into()), ..MetricsConfig::default() };
+        assert!(bad.validate().unwrap_err().contains("metrics.bearer_token_hash"));
+        let good = MetricsConfig { bearer_token_hash: Some(KeyHash::of("t").to_string()), ..MetricsConfig::default() };
+        assert!(good.validate().is_ok() && good.token_hash().is_some_and(|h| h.matches(&KeyHash::of("t"))));
+    }
+}
