@@ -16,6 +16,10 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
     // Serving continues while the audit path spools, so the gateway stays "healthy";
     // a full spool in reject mode refuses requests, which is "degraded".
     let refusing = audit.spool_full && config.audit.spool_full == crate::audit::SpoolFullMode::Reject;
+    // Without NATS, a fail_closed ML project refuses its requests too.
+    let ml = state.ml.health(&config);
+    let refusing =
+        refusing || (ml.status == "disconnected" && ml.projects.iter().any(|p| p.fail_closed && p.mode == "block"));
     Json(serde_json::json!({
         "status": if refusing { "degraded" } else { "healthy" },
         "version": env!("CARGO_PKG_VERSION"),
@@ -32,6 +36,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
                 "status": "ok",
                 "signature_detectors": state.scanner.catalogue().len(),
             },
+            "ml": ml,
         },
         "projects": config.projects.len(),
     }))

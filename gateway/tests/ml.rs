@@ -124,6 +124,12 @@ async fn block_mode_turns_an_injection_into_a_403_and_lets_benign_text_pass() {
     assert_eq!(event["ml_verdicts"][0]["label"], "benign");
     let stats = stack.gateway.state.ml.stats.snapshot();
     assert_eq!((stats.requests, stats.segments_flagged, stats.fail_open), (2, 1, 0), "{stats:?}");
+    let health: serde_json::Value = stack.client.get(stack.url("/health")).send().await.unwrap().json().await.unwrap();
+    let ml = &health["dependencies"]["ml"];
+    assert_eq!(ml["status"], "ok", "{health:#}");
+    assert_eq!(ml["projects"][0]["mode"], "block");
+    assert_eq!(ml["cached_segments"], 2);
+    assert_eq!(ml["stats"]["requests"], 2);
     w.stop().await;
 }
 

@@ -117,6 +117,24 @@ impl MlPlan {
     }
 }
 
+/// `/health` view of the ML step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MlHealth {
+    /// `off` (no project uses ML), `ok` (NATS connected) or `disconnected` (requests
+    /// fall back to each project's `on_failure`).
+    pub status: &'static str,
+    pub projects: Vec<MlProjectHealth>,
+    pub cached_segments: usize,
+    pub stats: MlStatsSnapshot,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MlProjectHealth {
+    pub name: String,
+    pub mode: &'static str,
+    pub fail_closed: bool,
+}
+
 /// The ML step's shared state: the NATS client (connected on first need), the
 /// incremental score cache and the counters.
 pub struct MlRuntime {
@@ -234,6 +252,29 @@ impl MlRuntime {
             }
         }
         Ok(known)
+    }
+
+    /// The ML step's state for `/health`: which projects use it, whether NATS is
+    /// connected, the cache size and the counters.
+    pub fn health(&self, config: &crate::config::Config) -> MlHealth {
+        let projects: Vec<MlProjectHealth> = config
+            .projects
+            .values()
+            .filter(|p| p.ml.mode != MlMode::Off)
+            .map(|p| MlProjectHealth {
+                name: p.name.clone(),
+                mode: p.ml.mode.as_str(),
+                fail_closed: p.ml.on_failure == OnFailure::FailClosed,
+            })
+            .collect();
+        let connected =
+            self.client.get().map(|c| c.nats().connection_state() == async_nats::connection::State::Connected);
+        let status = match (projects.is_empty(), connected) {
+            (true, _) => "off",
+            (false, Some(true)) => "ok",
+            (false, _) => "disconnected",
+        };
+        MlHealth { status, projects, cached_segments: self.cache.stats().entries, stats: self.stats.snapshot() }
     }
 
     /// Drops every remembered score (tests, model changes).
