@@ -2,7 +2,7 @@
 //! Audit pipeline benchmark against real servers (from test-support):
 //!
 //! 1. **Sustained throughput**: N events are first put into JetStream, then a
-//!    writer with the default batching (5,000 events / 1 s) drains them into
+//!    writer with the default batching (10,000 events / 1 s) drains them into
 //!    ClickHouse; events/s = N / time until all N rows are counted.
 //! 2. **End-to-end lag** at a fixed rate (default 5,000 events/s for 10 s)
 //!    while the writer runs: per event, the time from its publish until a
@@ -10,7 +10,8 @@
 //!
 //! `AUDIT_BENCH_EVENTS` and `AUDIT_BENCH_RATE` override the sizes;
 //! `AUDIT_BENCH_IN_FLIGHT` sets `batch.max_in_flight` (1 = no overlap of the
-//! next fetch with the current INSERT, for comparison).
+//! next fetch with the current INSERT, for comparison) and
+//! `AUDIT_BENCH_BATCH` sets `batch.max_events`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -88,6 +89,7 @@ async fn main() {
     let mut cfg = WriterConfig::default();
     cfg.nats.url = nats.url();
     cfg.clickhouse.url = ch.http_url();
+    cfg.batch.max_events = env_u64("AUDIT_BENCH_BATCH", cfg.batch.max_events as u64) as usize;
     cfg.batch.max_in_flight = env_u64("AUDIT_BENCH_IN_FLIGHT", cfg.batch.max_in_flight as u64) as usize;
     println!("batches of {} events / {} ms, {} in flight", cfg.batch.max_events, cfg.batch.max_age_ms, cfg.batch.max_in_flight);
 

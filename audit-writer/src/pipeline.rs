@@ -54,6 +54,9 @@ mod insert;
 const IDLE_FETCH: Duration = Duration::from_millis(500);
 /// Shortest pull request (the server wants a positive `expires`).
 const MIN_FETCH: Duration = Duration::from_millis(5);
+/// How long after a pull request's expiry its stream is given up without
+/// the server's timeout status (see [`Writer::fetch`]).
+const FETCH_GRACE: Duration = Duration::from_millis(250);
 /// Most messages asked for in one pull.
 const FETCH_MAX: usize = 1_000;
 
@@ -247,7 +250,17 @@ impl Writer {
         to_insert.send(InFlight { batch: batcher.take(), _permit: permit }).is_ok()
     }
 
+    /// One pull request: up to `want` messages, for at most `wait`.
+    ///
+    /// The server ends a pull request with a timeout status when `expires`
+    /// passes, but nats-server 2.9 does not always send it (seen when an
+    /// age-limited batch makes the expiry short), and the client then waits
+    /// `expires` + 5 s: a 5 s stall per batch at steady rates. So the stream
+    /// is also dropped `FETCH_GRACE` after the expiry; the server delivers
+    /// nothing for an expired request, and anything still in flight would
+    /// only be redelivered after `ack_wait`, never lost.
     async fn fetch(&self, want: usize, wait: Duration, batcher: &mut Batcher<Held>) -> Result<(), WriterError> {
+        let give_up = Instant::now() + wait + FETCH_GRACE;
         let mut messages = self
             .consumer
             .batch()
@@ -256,7 +269,7 @@ impl Writer {
             .messages()
             .await
             .map_err(WriterError::nats)?;
-        while let Some(message) = messages.next().await {
+        while let Ok(Some(message)) = tokio::time::timeout_at(give_up, messages.next()).await {
             let message = message.map_err(WriterError::nats)?;
             self.accept(message, batcher).await;
         }
