@@ -60,6 +60,19 @@ pub enum Transform {
     Hex,
 }
 
+impl Transform {
+    /// Snake-case name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transform::None => "none",
+            Transform::Normalized => "normalized",
+            Transform::Despaced => "despaced",
+            Transform::Base64 => "base64",
+            Transform::Hex => "hex",
+        }
+    }
+}
+
 /// A catalogue entry: what a detector is. Returned by [`crate::Scanner::catalogue`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectorInfo {

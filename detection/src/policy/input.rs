@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use regorus::Value as RegoValue;
 use serde_json::{Map, Value as Json, json};
 
 use crate::finding::Finding;
@@ -81,7 +82,97 @@ impl PolicyInput {
         Json::Object(obj)
     }
 
-    pub(crate) fn to_rego(&self, findings: &[Finding]) -> regorus::Value {
-        regorus::Value::from(self.to_json(findings))
+    /// The Rego input document, built directly as a `regorus::Value` (the same document as
+    /// [`PolicyInput::to_json`], without a round trip through `serde_json`: this is on the
+    /// per-request path).
+    pub(crate) fn to_rego(&self, findings: &[Finding]) -> RegoValue {
+        let mut obj = BTreeMap::new();
+        let mut put = |key: &str, value: RegoValue| {
+            obj.insert(RegoValue::from(key), value);
+        };
+        put("tenant", RegoValue::from(self.tenant.as_str()));
+        put("project", RegoValue::from(self.project.as_str()));
+        put("path", RegoValue::from(self.path.as_str()));
+        put("method", RegoValue::from(self.method.as_str()));
+        if let Some(model) = &self.model {
+            put("model", RegoValue::from(model.as_str()));
+        }
+        put("has_system_prompt", RegoValue::from(self.has_system_prompt));
+        if let Some(max_tokens) = self.max_tokens {
+            put("max_tokens", RegoValue::from(max_tokens));
+        }
+        put("stream", RegoValue::from(self.stream));
+        put("tool_names", RegoValue::from(self.tool_names.iter().map(|t| RegoValue::from(t.as_str())).collect::<Vec<_>>()));
+        if let Some(session_id) = &self.session_id {
+            put("session_id", RegoValue::from(session_id.as_str()));
+        }
+        let headers: BTreeMap<RegoValue, RegoValue> =
+            self.headers.iter().map(|(k, v)| (RegoValue::from(k.as_str()), RegoValue::from(v.as_str()))).collect();
+        put("headers", RegoValue::from(headers));
+        put("mcp_server", RegoValue::from(MCP_SERVER));
+        put("tool_name", RegoValue::from(TOOL_NAME));
+        put("findings", RegoValue::from(findings.iter().map(finding_to_rego).collect::<Vec<_>>()));
+        RegoValue::from(obj)
+    }
+}
+
+fn opt_index(i: Option<usize>) -> RegoValue {
+    i.map_or(RegoValue::Null, RegoValue::from)
+}
+
+fn finding_to_rego(f: &Finding) -> RegoValue {
+    let fields = [
+        ("id", RegoValue::from(f.detector_id)),
+        ("category", RegoValue::from(f.category.as_str())),
+        ("confidence", RegoValue::from(f64::from(f.confidence))),
+        ("source", RegoValue::from(f.segment.source.as_str())),
+        ("role", f.segment.role.as_deref().map_or(RegoValue::Null, RegoValue::from)),
+        ("message_index", opt_index(f.segment.message_index)),
+        ("block_index", opt_index(f.segment.block_index)),
+        ("nested_index", opt_index(f.segment.nested_index)),
+        ("transform", RegoValue::from(f.transform.as_str())),
+    ];
+    RegoValue::from(fields.into_iter().map(|(k, v)| (RegoValue::from(k), v)).collect::<BTreeMap<_, _>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Category, Transform};
+    use crate::segments::{SegmentRef, SourceKind};
+
+    #[test]
+    fn rego_input_is_the_json_document() {
+        let finding = |source, role: Option<&str>, index, transform| Finding {
+            detector_id: "secret.jwt",
+            category: Category::Secret,
+            confidence: 0.9,
+            segment: SegmentRef { source, role: role.map(str::to_owned), message_index: index, block_index: Some(2), nested_index: None },
+            span: 0..5,
+            redacted: "eyJ…[REDACTED]".into(),
+            transform,
+        };
+        let findings = [
+            finding(SourceKind::ToolResult, Some("user"), Some(3), Transform::Base64),
+            finding(SourceKind::System, None, None, Transform::None),
+        ];
+        let full = PolicyInput {
+            tenant: "t".into(),
+            project: "p".into(),
+            path: "/v1/messages".into(),
+            method: "POST".into(),
+            model: Some("claude-opus-4-1".into()),
+            has_system_prompt: true,
+            max_tokens: Some(64000),
+            stream: true,
+            tool_names: vec!["Read".into(), "Bash".into()],
+            session_id: Some("s-1".into()),
+            headers: [("x-app".to_owned(), "cli".to_owned())].into_iter().collect(),
+        };
+        for input in [full, PolicyInput::default()] {
+            for f in [&findings[..], &[]] {
+                assert_eq!(input.to_rego(f), RegoValue::from(input.to_json(f)), "{input:?}");
+            }
+        }
     }
 }
