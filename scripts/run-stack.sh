@@ -94,7 +94,7 @@ say "building the services ($PROFILE)"
 cargo build "${cargo_flags[@]}" -p portcullis-gateway -p audit-writer -p mock-upstream --bins
 BIN_DIR="${CARGO_TARGET_DIR:-target}/$PROFILE"
 if ((WORKERS > 0)); then
-    # The ML worker is optional for the gateway (it fails open without one), so a
+    # The ML worker is optional for the gateway (ML is a per-project option), so a
     # worker that does not build or has no `run` command does not stop the demo.
     if ! cargo build "${cargo_flags[@]}" -p detector-worker --bin detector-worker; then
         say "WARNING: detector-worker does not build: starting without ML workers"
@@ -314,15 +314,25 @@ fi
 # 127.0.0.1 here); the config holds only its hash, as `gateway dashboard credential` prints.
 DASHBOARD_CREDENTIAL="${PORTCULLIS_DEMO_DASHBOARD_CREDENTIAL:-pda_demo_admin_do_not_use_in_production}"
 DASHBOARD_HASH="sha256:$(printf '%s' "$DASHBOARD_CREDENTIAL" | sha256sum | cut -d' ' -f1)"
+# With workers, the demo project classifies in alert mode (no added latency; verdicts
+# arrive as follow-up events in the dashboard): the example config with its commented
+# [projects.ml] table switched on.
+GATEWAY_CONFIG=config/gateway.example.toml
+if ((WORKERS > 0)); then
+    GATEWAY_CONFIG="$STATE_DIR/gateway.toml"
+    sed -e 's/^# \[projects\.ml\]$/[projects.ml]/' -e 's/^# mode = "alert" /mode = "alert" /' \
+        config/gateway.example.toml > "$GATEWAY_CONFIG"
+    grep -q '^mode = "alert"' "$GATEWAY_CONFIG" || die "could not enable ML in $GATEWAY_CONFIG"
+fi
 start gateway env PORTCULLIS_LISTEN="127.0.0.1:${GATEWAY_PORT}" PORTCULLIS_NATS_URL="$NATS_URL" \
     PORTCULLIS_UPSTREAM_URL="$UPSTREAM_URL" PORTCULLIS_AUDIT__SPOOL_DIR="$STATE_DIR/audit-spool" \
     PORTCULLIS_CLICKHOUSE_URL="$CH_URL" PORTCULLIS_DASHBOARD__ENABLED=true \
     PORTCULLIS_DASHBOARD__ADMIN_CREDENTIAL_HASH="$DASHBOARD_HASH" \
-    "$BIN_DIR/gateway" --config config/gateway.example.toml serve
+    "$BIN_DIR/gateway" --config "$GATEWAY_CONFIG" serve
 wait_ready gateway 30 curl -fsS "$GATEWAY_URL/health"
 
-worker_line="$WORKERS detector worker(s) on detect.injection"
-((WORKERS > 0)) || worker_line="no detector workers (the gateway fails open without them)"
+worker_line="$WORKERS detector worker(s) on detect.injection (project demo: ML in alert mode)"
+((WORKERS > 0)) || worker_line="no detector workers (ML off: signatures and policy only)"
 cat <<INFO
 
 Portcullis is running.
