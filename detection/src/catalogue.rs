@@ -63,7 +63,9 @@ pub(crate) struct DetectorDef {
     pub locate: Locate,
     /// Literals of which at least one occurs in every text the pattern matches; when none
     /// occurs the pattern is not run. Empty: no gate. A literal with an uppercase letter
-    /// must occur exactly; an all-lowercase one in any case.
+    /// must occur exactly; an all-lowercase one in any case. All gates are searched
+    /// together in one pass per view, so literals are at least 3 bytes long (shorter
+    /// ones would flood the shared SIMD prefilter with candidates).
     pub gate: &'static [&'static str],
 }
 
@@ -196,7 +198,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["sk-ant-"],
             redact: Redact::Prefixes(&["sk-ant-"]),
         },
         DetectorDef {
@@ -209,7 +211,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: Some(validators::openai_key),
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["sk-"],
             redact: Redact::Prefixes(&["sk-proj-", "sk-svcacct-", "sk-admin-", "sk-"]),
         },
         DetectorDef {
@@ -222,7 +224,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA", "AROA", "ASCA"],
             redact: Redact::Leading(4),
         },
         DetectorDef {
@@ -235,7 +237,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_"],
             redact: Redact::Prefixes(&["github_pat_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_"]),
         },
         DetectorDef {
@@ -248,7 +250,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["glpat-"],
             redact: Redact::Prefixes(&["glpat-"]),
         },
         DetectorDef {
@@ -261,7 +263,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["xoxb-", "xoxa-", "xoxp-", "xoxr-", "xoxs-"],
             redact: Redact::Leading(5),
         },
         DetectorDef {
@@ -274,7 +276,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: Some(validators::private_key),
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["-----BEGIN"],
             redact: Redact::Prefixes(&["-----BEGIN"]),
         },
         DetectorDef {
@@ -287,7 +289,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::All,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["eyJ"],
             redact: Redact::Leading(3),
         },
         DetectorDef {
@@ -340,7 +342,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::Untrusted,
             locate: Locate::Everywhere,
-            gate: &["Human", "Assistant", "System", "SYSTEM", "Instruction", "<|", "[SYS", "[/SYS", "[INST", "[/INST", "<<SYS", "<</SYS", "<system>", "</system>"],
+            gate: &["Human", "Assistant", "System", "SYSTEM", "Instruction", "<|im_", "<|system", "<|assistant", "<|user", "<|endoftext", "<|eot_id", "<|start_header_id", "[SYS", "[/SYS", "[INST", "[/INST", "<<SYS", "<</SYS", "<system>", "</system>"],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -366,7 +368,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: Some(validators::html_comment_instruction),
             scope: Scope::ToolOutput,
             locate: Locate::Everywhere,
-            gate: &[],
+            gate: &["<!--"],
             redact: Redact::Full,
         },
         // ---------------------------------------------------------------- jailbreak

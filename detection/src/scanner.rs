@@ -56,36 +56,67 @@ struct Compiled {
     regex: Regex,
     /// The pattern was case-insensitive: it runs on the lowercased view.
     lowercase: bool,
-    /// The detector's gate (see `DetectorDef::gate`).
-    gate: Option<Gate>,
 }
 
-/// Literal alternations: exact-case literals on the normalized view, lowercase ones on
-/// the lowercased view. The gate is open when either finds one.
-struct Gate {
-    cased: Option<Regex>,
-    folded: Option<Regex>,
+/// Every detector's gate literals, searched together: exact-case literals on the
+/// normalized view, lowercase ones on the lowercased view. Each literal carries the
+/// detectors it opens; searching restarts one byte after each hit, so literals that
+/// overlap are all seen, and literals that can start at the same place (one a prefix of
+/// the other) open each other's detectors too.
+struct GateSet {
+    cased: Option<(Regex, Vec<u64>)>,
+    folded: Option<(Regex, Vec<u64>)>,
+    /// Detectors that have a gate.
+    gated: u64,
 }
 
-impl Gate {
-    fn new(id: &'static str, literals: &[&str]) -> Result<Option<Gate>, DetectionError> {
-        let alternation = |cased: bool| -> Result<Option<Regex>, DetectionError> {
-            let lits: Vec<String> = literals
-                .iter()
-                .filter(|l| l.bytes().any(|b| b.is_ascii_uppercase()) == cased)
-                .map(|l| regex::escape(l))
-                .collect();
-            if lits.is_empty() { Ok(None) } else { compile(id, &lits.join("|")).map(Some) }
-        };
-        if literals.is_empty() {
-            return Ok(None);
+impl GateSet {
+    fn new(defs: &[DetectorDef]) -> Result<GateSet, DetectionError> {
+        if defs.len() > 64 {
+            return Err(DetectionError::Pattern { id: "gates", message: "more than 64 detectors".into() });
         }
-        Ok(Some(Gate { cased: alternation(true)?, folded: alternation(false)? }))
+        let build = |cased: bool| -> Result<Option<(Regex, Vec<u64>)>, DetectionError> {
+            let mut lits: Vec<(&str, u64)> = Vec::new();
+            for (idx, def) in defs.iter().enumerate() {
+                for lit in def.gate.iter().filter(|l| l.bytes().any(|b| b.is_ascii_uppercase()) == cased) {
+                    lits.push((lit, 1 << idx));
+                }
+            }
+            if lits.is_empty() {
+                return Ok(None);
+            }
+            let masks: Vec<u64> = lits
+                .iter()
+                .map(|(a, _)| {
+                    lits.iter().filter(|(b, _)| a.starts_with(b) || b.starts_with(a)).fold(0, |m, (_, bit)| m | bit)
+                })
+                .collect();
+            let patterns: Vec<String> = lits.iter().map(|(l, _)| regex::escape(l)).collect();
+            let regex = Regex::builder()
+                .configure(Regex::config().nfa_size_limit(Some(REGEX_SIZE_LIMIT)).hybrid_cache_capacity(DFA_SIZE_LIMIT))
+                .build_many(&patterns)
+                .map_err(|e| DetectionError::Pattern { id: "gates", message: e.to_string() })?;
+            Ok(Some((regex, masks)))
+        };
+        let gated = defs.iter().enumerate().filter(|(_, d)| !d.gate.is_empty()).fold(0, |m, (i, _)| m | 1 << i);
+        Ok(GateSet { cased: build(true)?, folded: build(false)?, gated })
     }
 
-    fn is_open(&self, view: &View<'_>) -> bool {
-        self.cased.as_ref().is_some_and(|re| re.is_match(view.text))
-            || self.folded.as_ref().is_some_and(|re| re.is_match(view.lower()))
+    /// Detectors whose gate is open on `view` (plus every detector without a gate).
+    fn open(&self, view: &View<'_>) -> u64 {
+        let mut open = !self.gated;
+        for (set, haystack) in [(&self.cased, view.text), (&self.folded, view.lower())] {
+            let Some((regex, masks)) = set else { continue };
+            let mut at = 0;
+            while let Some(m) = regex.search(&Input::new(haystack).span(at..haystack.len())) {
+                open |= masks.get(m.pattern().as_usize()).copied().unwrap_or(u64::MAX);
+                at = m.start() + 1;
+                while !haystack.is_char_boundary(at) {
+                    at += 1;
+                }
+            }
+        }
+        open
     }
 }
 
@@ -94,16 +125,22 @@ struct View<'t> {
     text: &'t str,
     lower: OnceCell<String>,
     digits: OnceCell<Vec<u32>>,
+    gates: OnceCell<u64>,
 }
 
 impl<'t> View<'t> {
     fn new(text: &'t str) -> Self {
-        View { text, lower: OnceCell::new(), digits: OnceCell::new() }
+        View { text, lower: OnceCell::new(), digits: OnceCell::new(), gates: OnceCell::new() }
     }
 
     /// ASCII-lowercased copy: same length and byte offsets as `text`.
     fn lower(&self) -> &str {
         self.lower.get_or_init(|| self.text.to_ascii_lowercase())
+    }
+
+    /// Bit `i` set: detector `i` can match here as far as its gate tells.
+    fn open_gates(&self, gates: &GateSet) -> u64 {
+        *self.gates.get_or_init(|| gates.open(self))
     }
 
     fn digits(&self) -> &[u32] {
@@ -131,6 +168,7 @@ pub struct Scanner {
     defs: Vec<DetectorDef>,
     infos: Vec<DetectorInfo>,
     compiled: Vec<Compiled>,
+    gates: GateSet,
     spaced: Regex,
     cache: ScanCache,
 }
@@ -155,7 +193,7 @@ impl Scanner {
             .map(|d| {
                 let lowered = for_lowercase_view(d.pattern);
                 let regex = compile(d.id, lowered.as_deref().unwrap_or(d.pattern))?;
-                Ok(Compiled { regex, lowercase: lowered.is_some(), gate: Gate::new(d.id, d.gate)? })
+                Ok(Compiled { regex, lowercase: lowered.is_some() })
             })
             .collect::<Result<Vec<_>, DetectionError>>()?;
         let spaced = compile("trigger.spaced", catalogue::TRIGGER_SPACED)?;
@@ -169,7 +207,8 @@ impl Scanner {
                 description: d.description,
             })
             .collect();
-        Ok(Scanner { defs, infos, compiled, spaced, cache: ScanCache::new(limits) })
+        let gates = GateSet::new(&defs)?;
+        Ok(Scanner { defs, infos, compiled, gates, spaced, cache: ScanCache::new(limits) })
     }
     /// Every detector: id, category, confidence, description.
     pub fn catalogue(&self) -> &[DetectorInfo] {
@@ -345,7 +384,7 @@ impl Scanner {
         if !def.scope.applies(kind) {
             return;
         }
-        if c.gate.as_ref().is_some_and(|gate| !gate.is_open(view)) {
+        if view.open_gates(&self.gates) & (1 << idx) == 0 {
             return;
         }
         let located = self.regions(def, view);
