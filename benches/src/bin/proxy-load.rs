@@ -3,6 +3,9 @@
 //! gateway's memory under many concurrent streams.
 //!
 //! Run with `benches/run-proxy-bench.sh` (builds release binaries first).
+//! `--audit-nats` starts a `nats-server -js` (from PATH) and has the gateway
+//! publish its audit events to JetStream instead of appending them to a JSONL
+//! file, to measure what publishing costs on the request path.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -23,16 +26,38 @@ struct Args {
     /// Concurrent slow streams for the memory measurement (0 = skip).
     #[arg(long, default_value_t = 1000)]
     streams: usize,
+    /// Audit to JetStream (a nats-server started here) instead of a JSONL file.
+    #[arg(long)]
+    audit_nats: bool,
 }
 
 const GATEWAY_KEY: &str = "pcl_bench_key";
 
-fn gateway_config(upstream: &str, port: u16) -> String {
+fn gateway_config(upstream: &str, port: u16, audit: &str) -> String {
     let hash = hex::encode(sha2::Sha256::digest(GATEWAY_KEY.as_bytes()));
     format!(
         "listen = \"127.0.0.1:{port}\"\n[upstream]\nurl = \"{upstream}\"\n[log]\nlevel = \"warn\"\n\
-         [[projects]]\nname = \"bench\"\ntenant = \"bench\"\n[[keys]]\nproject = \"bench\"\nhash = \"sha256:{hash}\"\n"
+         [[projects]]\nname = \"bench\"\ntenant = \"bench\"\n[[keys]]\nproject = \"bench\"\nhash = \"sha256:{hash}\"\n\
+         [audit]\n{audit}"
     )
+}
+
+/// A `nats-server -js` on free ports with its store in `dir`; its client URL once healthy.
+async fn start_nats(dir: &std::path::Path) -> Result<(Service, String), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let monitor = free_port().map_err(|e| e.to_string())?;
+    let store = dir.join("nats");
+    let nats = Service::spawn(
+        "nats-server",
+        Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-m", &monitor.to_string(), "-sd"])
+            .arg(&store),
+    )
+    .map_err(|e| format!("nats-server: {e} (bash scripts/install-deps.sh)"))?;
+    if !wait_ready(&format!("http://127.0.0.1:{monitor}/healthz"), Duration::from_secs(10)).await {
+        return Err("nats-server did not become ready".into());
+    }
+    Ok((nats, format!("nats://127.0.0.1:{port}")))
 }
 
 /// One full request: send, read the whole streamed body.
@@ -103,7 +128,14 @@ async fn main() -> Result<(), String> {
     let gateway_url = format!("http://127.0.0.1:{gateway_port}");
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, gateway_config(&mock_url, gateway_port)).map_err(|e| e.to_string())?;
+    let (_nats, audit) = if args.audit_nats {
+        let (nats, url) = start_nats(dir.path()).await?;
+        (Some(nats), format!("nats_url = \"{url}\"\nspool_dir = {:?}\n", dir.path().join("spool")))
+    } else {
+        (None, format!("jsonl_path = {:?}\n", dir.path().join("audit.jsonl")))
+    };
+    println!("audit: {}", if args.audit_nats { "JetStream (nats-server on loopback)" } else { "JSONL file" });
+    std::fs::write(&config_path, gateway_config(&mock_url, gateway_port, &audit)).map_err(|e| e.to_string())?;
 
     let _mock = Service::spawn(
         "mock-upstream",
