@@ -153,6 +153,21 @@ def injection_scores(model, tok: Tokenizer, texts: list[str], max_length: int, o
     return scores
 
 
+def reference_case(model, tok: Tokenizer, name: str, text: str, max_length: int, overlap: int) -> dict:
+    """One parity case for reference_logits.json: the text's windows with their
+    logits (batch of one window each) and the text's injection score (max over
+    windows of softmax(logits)[INJECTION], 0 for a text without tokens)."""
+    rows = []
+    for ids in window_ids(tok, text, max_length, overlap):
+        logits = window_logits(model, [ids])[0]
+        rows.append({"input_ids": ids, "logits": [float(x) for x in logits]})
+    probs = [float(torch.softmax(torch.tensor(r["logits"]), -1)[INJECTION]) for r in rows]
+    # A text without tokens scores 0 (see injection_scores).
+    score = max(probs) if any(len(r["input_ids"]) > 2 for r in rows) else 0.0
+    return {"name": name, "text": text, "max_length": max_length, "overlap": overlap,
+            "windows": rows, "injection_score": score}
+
+
 def metrics_at(scores: np.ndarray, labels: list[int], threshold: float) -> dict:
     """Accuracy, precision, recall, F1, benign FPR, ROC AUC at `threshold`."""
     from sklearn.metrics import roc_auc_score

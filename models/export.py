@@ -85,18 +85,7 @@ def write_tokenizer(src: Path, out: Path) -> None:
 
 def reference_logits(out: Path, tok) -> dict:
     model = load_f32(out)
-    cases = []
-    for name, text, max_length, overlap in REFERENCE_CASES:
-        windows = common.window_ids(tok, text, max_length, overlap)
-        rows = []
-        for ids in windows:
-            logits = common.window_logits(model, [ids])[0]
-            rows.append({"input_ids": ids, "logits": [float(x) for x in logits]})
-        probs = [float(torch.softmax(torch.tensor(r["logits"]), -1)[common.INJECTION]) for r in rows]
-        # A text without tokens scores 0 (see common.injection_scores).
-        score = max(probs) if any(len(r["input_ids"]) > 2 for r in rows) else 0.0
-        cases.append({"name": name, "text": text, "max_length": max_length, "overlap": overlap,
-                      "windows": rows, "injection_score": score})
+    cases = [common.reference_case(model, tok, *case) for case in REFERENCE_CASES]
     return {
         "description": (
             "Logits of the exported model.safetensors, loaded in torch as float32 with eager attention, "

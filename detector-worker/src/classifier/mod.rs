@@ -5,8 +5,13 @@
 //! split into overlapping windows (see [`Windowing`]), each wrapped as
 //! `[CLS] … [SEP]`. A text's score is the highest injection probability over its
 //! windows, so an attack deep inside a long document is not cut off.
+//!
+//! The network is picked by `model_type` in `config.json` (see
+//! [`SUPPORTED_MODEL_TYPES`]): `bert` runs our own BERT encoder ([`bert`]),
+//! `deberta-v2` (DeBERTa-v2/v3, mDeBERTa) runs Candle's ([`deberta`]).
 
 mod bert;
+mod deberta;
 pub mod model_config;
 pub mod windowing;
 
@@ -18,12 +23,31 @@ use tokenizers::Tokenizer;
 
 use crate::WorkerError;
 use bert::BertSequenceClassifier;
+use deberta::DebertaV2Classifier;
 pub use model_config::ModelConfig;
 pub use windowing::Windowing;
 
 /// Windows per forward pass when scoring many texts: bounds padding waste and
 /// peak memory.
 const MAX_BATCH_WINDOWS: usize = 32;
+
+/// `config.json` `model_type` values this worker can run.
+pub const SUPPORTED_MODEL_TYPES: [&str; 2] = ["bert", "deberta-v2"];
+
+/// The encoder and classification head, by architecture.
+enum Network {
+    Bert(BertSequenceClassifier),
+    DebertaV2(DebertaV2Classifier),
+}
+
+impl Network {
+    fn forward(&self, ids: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
+        match self {
+            Network::Bert(model) => model.forward(ids, mask),
+            Network::DebertaV2(model) => model.forward(ids, mask),
+        }
+    }
+}
 
 /// The injection score of one text.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +61,7 @@ pub struct TextScore {
 }
 
 pub struct Classifier {
-    model: BertSequenceClassifier,
+    model: Network,
     tokenizer: Tokenizer,
     config: ModelConfig,
     cls_id: u32,
@@ -50,20 +74,31 @@ impl Classifier {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`
     /// onto the CPU. Weights stored as f16 are widened to f32.
     pub fn load(dir: &Path) -> Result<Self, WorkerError> {
-        let config = ModelConfig::from_file(&dir.join("config.json"))?;
-        if config.model_type != "bert" {
-            return Err(WorkerError::UnsupportedModel(format!(
-                "model_type {:?} (supported: bert)",
-                config.model_type
-            )));
+        let config_path = dir.join("config.json");
+        let config = ModelConfig::from_file(&config_path)?;
+        if !SUPPORTED_MODEL_TYPES.contains(&config.model_type.as_str()) {
+            return Err(unsupported(&config.model_type, &config_path));
         }
-        let bert_config: candle_transformers::models::bert::Config =
-            read_json(&dir.join("config.json"))?;
         let device = Device::Cpu;
-        let weights_path = dir.join("model.safetensors");
-        let tensors = candle_core::safetensors::load(&weights_path, &device)?;
+        let tensors = candle_core::safetensors::load(dir.join("model.safetensors"), &device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertSequenceClassifier::load(vb, &bert_config, config.labels.len())?;
+        let num_labels = config.labels.len();
+        let (model, pad_id) = match config.model_type.as_str() {
+            "bert" => {
+                let bert_config: candle_transformers::models::bert::Config =
+                    read_json(&config_path)?;
+                let pad_id = u32::try_from(bert_config.pad_token_id).map_err(|_| {
+                    WorkerError::InvalidConfig("pad_token_id out of range".to_owned())
+                })?;
+                let model = BertSequenceClassifier::load(vb, &bert_config, num_labels)?;
+                (Network::Bert(model), pad_id)
+            }
+            "deberta-v2" => {
+                let (model, pad_id) = DebertaV2Classifier::load(vb, &config_path, num_labels)?;
+                (Network::DebertaV2(model), pad_id)
+            }
+            other => return Err(unsupported(other, &config_path)),
+        };
 
         let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
         let special = |token: &str| {
@@ -73,8 +108,6 @@ impl Classifier {
         };
         let cls_id = special("[CLS]")?;
         let sep_id = special("[SEP]")?;
-        let pad_id = u32::try_from(bert_config.pad_token_id)
-            .map_err(|_| WorkerError::InvalidConfig("pad_token_id out of range".to_owned()))?;
         Ok(Self {
             model,
             tokenizer,
@@ -204,6 +237,14 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, WorkerError> {
         .with_truncation(None)
         .map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
     Ok(tokenizer)
+}
+
+fn unsupported(model_type: &str, config_path: &Path) -> WorkerError {
+    WorkerError::UnsupportedModel(format!(
+        "model_type {model_type:?} in {} (supported: {})",
+        config_path.display(),
+        SUPPORTED_MODEL_TYPES.join(", ")
+    ))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WorkerError> {
