@@ -260,7 +260,7 @@ impl Writer {
     /// nothing for an expired request, and anything still in flight would
     /// only be redelivered after `ack_wait`, never lost.
     async fn fetch(&self, want: usize, wait: Duration, batcher: &mut Batcher<Held>) -> Result<(), WriterError> {
-        let give_up = Instant::now() + wait + FETCH_GRACE;
+        let mut give_up = Instant::now() + wait + FETCH_GRACE;
         let mut messages = self
             .consumer
             .batch()
@@ -272,6 +272,9 @@ impl Writer {
         while let Ok(Some(message)) = tokio::time::timeout_at(give_up, messages.next()).await {
             let message = message.map_err(WriterError::nats)?;
             self.accept(message, batcher).await;
+            // Still delivering: the server's clock for this request started
+            // later than ours (a loaded server), so keep listening.
+            give_up = give_up.max(Instant::now() + FETCH_GRACE);
         }
         Ok(())
     }
