@@ -122,7 +122,8 @@ pub struct BatchConfig {
     pub shutdown_timeout_secs: u64,
     /// Batches handed to the inserter and not yet acked (the one being
     /// inserted plus those queued behind it). While they are inserted the
-    /// next batch is already being fetched; 1 turns the overlap off.
+    /// next batch is already being fetched; 1 turns the overlap off (which
+    /// measured faster where NATS, ClickHouse and the writer share two cores).
     pub max_in_flight: usize,
 }
 
