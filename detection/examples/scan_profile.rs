@@ -31,8 +31,8 @@ fn main() {
     }
     let per = start.elapsed() / iterations.max(1) as u32;
     let per_cpu = portcullis_detection::thread_cpu_time().saturating_sub(cpu) / iterations.max(1) as u32;
-    if std::env::var_os("PROFILE").is_some() {
-        portcullis_detection::profile_patterns(&segs, 2000);
+    if let Some(rounds) = std::env::var("PROFILE").ok().and_then(|r| r.parse().ok()) {
+        portcullis_detection::profile_patterns(&segs, rounds);
     }
     println!(
         "{} segments, {bytes} text bytes, {} findings: {per:?} wall / {per_cpu:?} on-CPU per scan ({:.0} MB/s of text on-CPU)",
