@@ -8,6 +8,10 @@
 //! at a region edge behaves as before).
 
 use std::ops::Range;
+use std::sync::OnceLock;
+
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::{MatchKind, Span};
 
 /// Byte positions of the ASCII digits in `text`, eight bytes at a time.
 pub(crate) fn digit_positions(text: &[u8]) -> Vec<u32> {
@@ -76,6 +80,19 @@ pub(crate) fn iban_windows(text: &str, digits: &[u32], max_len: usize) -> Vec<Ra
     out
 }
 
+/// The first `:` in `bytes` at or after `from` (a SIMD `memchr` through the regex
+/// crate's prefilter; `str::find` searches a word at a time).
+fn find_colon(bytes: &[u8], from: usize) -> Option<usize> {
+    static COLON: OnceLock<Option<Prefilter>> = OnceLock::new();
+    if from >= bytes.len() {
+        return None;
+    }
+    match COLON.get_or_init(|| Prefilter::new(MatchKind::LeftmostFirst, &[":"])) {
+        Some(pre) => pre.find(bytes, Span::from(from..bytes.len())).map(|m| m.start),
+        None => bytes[from..].iter().position(|&b| b == b':').map(|i| from + i),
+    }
+}
+
 /// Maximal runs of hex digits and colons that hold at least two colons and a digit: an
 /// IPv6 match lies inside one run, and the validator needs a digit.
 pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
@@ -83,8 +100,15 @@ pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
     let in_run = |b: u8| b == b':' || b.is_ascii_hexdigit();
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut from = 0;
-    while let Some(rel) = text.get(from..).and_then(|rest| rest.find(':')) {
-        let colon = from + rel;
+    while let Some(colon) = find_colon(bytes, from) {
+        // Every IPv6 match holds two colons with at most four hex digits between them, so
+        // a run without such a pair holds no match: only a colon with a partner that close
+        // gets its run measured (any pair in a run finds the same maximal run).
+        let partner = bytes[colon + 1..].iter().take(5).position(|&b| !b.is_ascii_hexdigit()).map(|i| colon + 1 + i);
+        if partner.is_none_or(|p| bytes[p] != b':') {
+            from = colon + 1;
+            continue;
+        }
         let start = bytes[..colon].iter().rposition(|&b| !in_run(b)).map_or(0, |i| i + 1);
         let end = bytes[colon..].iter().position(|&b| !in_run(b)).map_or(bytes.len(), |i| colon + i);
         let run = &bytes[start..end];
@@ -96,9 +120,41 @@ pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
     out
 }
 
+/// Byte classes for the skipping loops below, one table load per byte instead of a chain
+/// of range compares.
+const LETTER: u8 = 1;
+const SPACING: u8 = 2;
+const ENCODED: u8 = 4;
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if c.is_ascii_alphabetic() {
+            class |= LETTER;
+        }
+        // Separators that letter-spacing evasion puts between single letters (the
+        // spaced-run trigger's `[ ._\-*/]`).
+        if matches!(c, b' ' | b'.' | b'_' | b'-' | b'*' | b'/') {
+            class |= SPACING;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-') {
+            class |= ENCODED;
+        }
+        t[b] = class;
+        b += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    CLASSES[b as usize]
+}
+
 /// Base64/hex alphabet of the encoded-run trigger (`[A-Za-z0-9+/_\-]`).
 fn is_encoded_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+    class(b) & ENCODED != 0
 }
 
 /// Runs of at least `min_len` encoded-alphabet bytes, each followed by up to two `=`:
@@ -133,12 +189,6 @@ pub(crate) fn encoded_runs(text: &str, min_len: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Separators that letter-spacing evasion puts between single letters (the spaced-run
-/// trigger's `[ ._\-*/]`).
-fn is_spacing_byte(b: u8) -> bool {
-    matches!(b, b' ' | b'.' | b'_' | b'-' | b'*' | b'/')
-}
-
 /// Regions that can hold a letter-spaced run (`i g n o r e`): maximal stretches of
 /// letters and spacing separators with no two letters adjacent, holding at least
 /// `min_letters` letters. Every match of the spaced-run trigger lies inside one.
@@ -150,8 +200,8 @@ fn is_spacing_byte(b: u8) -> bool {
 pub(crate) fn spaced_regions(text: &str, min_letters: usize) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let n = bytes.len();
-    let letter = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphabetic);
-    let alpha = |i: usize| bytes.get(i).is_some_and(|&b| b.is_ascii_alphabetic() || is_spacing_byte(b));
+    let letter = |i: usize| bytes.get(i).is_some_and(|&b| class(b) & LETTER != 0);
+    let alpha = |i: usize| bytes.get(i).is_some_and(|&b| class(b) & (LETTER | SPACING) != 0);
     let ok = |i: usize| alpha(i) && !(letter(i) && letter(i + 1));
     // Bytes at the start of a qualifying stretch that must all be ok.
     let need = (2 * min_letters.max(1)).saturating_sub(2).max(1);
@@ -250,9 +300,10 @@ mod tests {
 
     #[test]
     fn hex_colon_runs_need_two_colons_and_a_digit() {
-        let text = "std::io at fe80::1 and a:b:c and 10:30";
+        let text = "std::io at fe80::1 and a:b:c and 10:30 and 12:34567:8 but 1:2345:6";
         let runs: Vec<&str> = hex_colon_runs(text).into_iter().map(|r| &text[r]).collect();
-        assert_eq!(runs, vec!["fe80::1"]);
+        // `12:34567:8` has no two colons four or fewer hex digits apart: no IPv6 inside.
+        assert_eq!(runs, vec!["fe80::1", "1:2345:6"]);
     }
 
 /// Reference for `spaced_regions`: classify every byte.
@@ -264,7 +315,7 @@ mod tests {
             let letter = b.is_ascii_alphabetic();
             if letter && !prev_letter {
                 letters += 1;
-            } else if !(letter || is_spacing_byte(b)) || (letter && prev_letter) {
+            } else if !(letter || matches!(b, b' ' | b'.' | b'_' | b'-' | b'*' | b'/')) || (letter && prev_letter) {
                 if letters >= min_letters {
                     out.push(start..i);
                 }
@@ -288,6 +339,12 @@ mod tests {
             proptest::prop_assert_eq!(encoded_runs(&text, 4), want);
             let want: Vec<u32> = text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
             proptest::prop_assert_eq!(digit_positions(text.as_bytes()), want);
+            // Every IPv6-shaped match with a digit lies inside a hex/colon run.
+            let runs = hex_colon_runs(&text);
+            let ipv6 = regex::Regex::new(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}").unwrap();
+            for m in ipv6.find_iter(&text).filter(|m| m.as_str().bytes().any(|b| b.is_ascii_digit())) {
+                proptest::prop_assert!(runs.iter().any(|r| r.start <= m.start() && m.end() <= r.end), "{:?}", m);
+            }
         }
     }
 

@@ -73,13 +73,15 @@ struct GateSet {
 }
 
 impl GateSet {
-    fn new(defs: &[DetectorDef]) -> Result<GateSet, DetectionError> {
+    /// The gates of the detectors that apply to `kind`: literals of detectors that never
+    /// run on this kind of text (fake-turn markers in the system prompt) are not searched.
+    fn new(defs: &[DetectorDef], kind: SourceKind) -> Result<GateSet, DetectionError> {
         if defs.len() > 64 {
             return Err(DetectionError::Pattern { id: "gates", message: "more than 64 detectors".into() });
         }
         let build = |cased: bool| -> Result<Option<(Regex, Vec<u64>)>, DetectionError> {
             let mut lits: Vec<(&str, u64)> = Vec::new();
-            for (idx, def) in defs.iter().enumerate() {
+            for (idx, def) in defs.iter().enumerate().filter(|(_, d)| d.scope.applies(kind)) {
                 for lit in def.gate.iter().filter(|l| l.bytes().any(|b| b.is_ascii_uppercase()) == cased) {
                     lits.push((lit, 1 << idx));
                 }
@@ -175,13 +177,36 @@ fn for_lowercase_view(pattern: &str) -> Option<String> {
     folded.then(|| pattern.replace("(?i-u)", "(?-u)"))
 }
 
+/// Every kind of text, in the order of [`kind_index`].
+const KINDS: [SourceKind; 6] = [
+    SourceKind::System,
+    SourceKind::UserText,
+    SourceKind::AssistantText,
+    SourceKind::ToolResult,
+    SourceKind::ToolUseInput,
+    SourceKind::Document,
+];
+
+/// Position of `kind` in [`KINDS`] (an exhaustive match, so a new kind cannot be missed).
+fn kind_index(kind: SourceKind) -> usize {
+    match kind {
+        SourceKind::System => 0,
+        SourceKind::UserText => 1,
+        SourceKind::AssistantText => 2,
+        SourceKind::ToolResult => 3,
+        SourceKind::ToolUseInput => 4,
+        SourceKind::Document => 5,
+    }
+}
+
 /// The signature scanner with its incremental cache. Build once, share (`Arc`) between
 /// threads: `scan` takes `&self`.
 pub struct Scanner {
     defs: Vec<DetectorDef>,
     infos: Vec<DetectorInfo>,
     compiled: Vec<Compiled>,
-    gates: GateSet,
+    /// One gate set per kind of text, in [`KINDS`] order, see [`GateSet::new`].
+    gates: Vec<GateSet>,
     spaced: Regex,
     cache: ScanCache,
 }
@@ -220,7 +245,7 @@ impl Scanner {
                 description: d.description,
             })
             .collect();
-        let gates = GateSet::new(&defs)?;
+        let gates = KINDS.iter().map(|&kind| GateSet::new(&defs, kind)).collect::<Result<Vec<_>, DetectionError>>()?;
         Ok(Scanner { defs, infos, compiled, gates, spaced, cache: ScanCache::new(limits) })
     }
     /// Every detector: id, category, confidence, description.
@@ -397,7 +422,7 @@ impl Scanner {
         if !def.scope.applies(kind) {
             return;
         }
-        if view.open_gates(&self.gates) & (1 << idx) == 0 {
+        if self.gates.get(kind_index(kind)).map_or(u64::MAX, |g| view.open_gates(g)) & (1 << idx) == 0 {
             return;
         }
         let located = self.regions(def, view);
@@ -482,19 +507,21 @@ fn dedup(mut v: Vec<CachedFinding>) -> Vec<CachedFinding> {
 
 /// Development aid (used by `examples/profile_patterns.rs` and `examples/scan_profile.rs`):
 /// prints how long each detector and each locator takes, summed over `segments` (each
-/// detector only where its scope applies), averaged over `rounds` rounds.
+/// detector only where its scope applies), averaged over `rounds` rounds. Wall time: the
+/// per-thread CPU clock ticks too coarsely on some kernels (a jiffy) for these sums, so
+/// run it on an idle machine.
 #[doc(hidden)]
 pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     let Ok(s) = Scanner::new() else { return };
     let rounds = rounds.max(1);
     let views: Vec<(SourceKind, View<'_>)> = segments.iter().map(|seg| (seg.origin.source, View::new(&seg.text))).collect();
     let time = |f: &dyn Fn(SourceKind, &View<'_>) -> usize| {
-        let t = thread_cpu_time();
+        let t = std::time::Instant::now();
         let mut n = 0;
         for _ in 0..rounds {
             n = views.iter().map(|(kind, view)| f(*kind, view)).sum();
         }
-        (thread_cpu_time().saturating_sub(t) / rounds, n)
+        (t.elapsed() / rounds, n)
     };
     let (d, _) = time(&|_, v| v.text.to_ascii_lowercase().len());
     println!("{:40} {d:>12?}", "lowercase views");
@@ -502,6 +529,17 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     println!("{:40} {d:>12?}", "digit positions");
     let (d, n) = time(&|_, v| locate::spaced_regions(v.text, SPACED_MIN_LETTERS).len());
     println!("{:40} {d:>12?} {n} regions", "spaced regions (all segments)");
+    let (d, n) = time(&|_, v| locate::hex_colon_runs(v.text).len());
+    println!("{:40} {d:>12?} {n} runs", "hex colon runs");
+    let (d, n) = time(&|_, v| locate::digit_windows(v.text, v.digits(), 4, 15).len());
+    println!("{:40} {d:>12?} {n} windows", "ipv4 windows");
+    let (d, n) = time(&|kind, v| {
+        let gates = s.gates.get(kind_index(kind)).map(|g| View::new(v.text).open_gates(g));
+        gates.unwrap_or(0).count_ones() as usize
+    });
+    println!("{:40} {d:>12?} {n}", "gates");
+    let (d, n) = time(&|_, v| normalize(v.text).text().len());
+    println!("{:40} {d:>12?} {n}", "normalize");
     let (d, n) = time(&|_, v| locate::encoded_runs(v.text, ENCODED_MIN_LEN).len());
     println!("{:40} {d:>12?} {n} runs", "encoded runs");
     for (idx, def) in s.defs.iter().enumerate() {
