@@ -96,13 +96,7 @@ async fn ml_fail_open_is_counted_with_its_reason() {
 
 #[tokio::test]
 async fn upstream_failures_are_counted() {
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let config =
-        portcullis_gateway::config::load::from_toml_str(&test_config_toml(&format!("http://{closed}"), "")).unwrap();
-    let gateway = TestGateway::start(config).await;
+    let gateway = TestGateway::with_unreachable_upstream().await;
     let client = reqwest::Client::new();
     let response = client
         .post(format!("{}/v1/messages", gateway.url()))

@@ -236,13 +236,7 @@ async fn response_header_timeout_gives_504_and_unreachable_upstream_502() {
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["error"]["message"].as_str().unwrap().contains("Portcullis gateway"));
 
-    let closed = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap()
-    };
-    let config =
-        portcullis_gateway::config::load::from_toml_str(&test_config_toml(&format!("http://{closed}"), "")).unwrap();
-    let gateway = TestGateway::start(config).await;
+    let gateway = TestGateway::with_unreachable_upstream().await;
     let response = reqwest::Client::new()
         .post(format!("{}/v1/messages", gateway.url()))
         .header("x-portcullis-key", GATEWAY_KEY)

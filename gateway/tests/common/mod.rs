@@ -80,6 +80,16 @@ pub struct TestGateway {
 }
 
 impl TestGateway {
+    /// A gateway whose upstream is a loopback port nothing listens on (502 paths).
+    pub async fn with_unreachable_upstream() -> TestGateway {
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let config = config::load::from_toml_str(&test_config_toml(&format!("http://{closed}"), "")).unwrap();
+        TestGateway::start(config).await
+    }
+
     pub async fn start(mut config: Config) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         if config.audit.jsonl_path == std::path::Path::new("portcullis-audit.jsonl") {
