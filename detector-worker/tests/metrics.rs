@@ -2,14 +2,13 @@
 //! `PORTCULLIS_METRICS_LISTEN`) after two requests over a real nats-server.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::process::Stdio;
 use std::time::Duration;
 
 use portcullis_schemas::{DetectRequest, DetectResponse, DetectSegment, DetectStatus};
 use test_support::NatsServer;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 use uuid::Uuid;
 
 fn request(texts: &[&str]) -> Vec<u8> {
@@ -30,29 +29,12 @@ async fn metrics_report_batches_segments_and_queue() {
     let nats = NatsServer::start().await.unwrap();
     let port = test_support::ports::free_port().unwrap();
     let listen: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
-        .arg("run")
-        .env("PORTCULLIS_NATS_URL", nats.url())
-        .env("PORTCULLIS_METRICS_LISTEN", listen.to_string())
-        .env("RUST_LOG", "info")
-        .env("RAYON_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("detector worker ready") {
-                return;
-            }
-        }
-        panic!("worker exited before it was ready");
-    })
-    .await
-    .expect("worker ready within 120 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut child = common::spawn_worker(
+        &nats.url(),
+        &[("PORTCULLIS_METRICS_LISTEN", listen.to_string().as_str())],
+        Duration::from_secs(120),
+    )
+    .await;
 
     let client = async_nats::connect(nats.url()).await.unwrap();
     // One after the other, so each is its own batch: 1 segment, then 2.

@@ -3,47 +3,22 @@
 //! (SIGKILL, like a crash) the other keeps serving.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use portcullis_schemas::{DetectRequest, DetectResponse, DetectSegment, DetectStatus};
 use test_support::NatsServer;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use uuid::Uuid;
 
 const HEALTH: &str = "detect.health";
 
-/// Starts the binary and waits for its "ready" log line (after warm-up and
-/// subscription).
+/// Starts the binary and waits for its "ready" log line.
 async fn spawn_worker(nats_url: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_detector-worker"))
-        .arg("run")
-        .env("PORTCULLIS_NATS_URL", nats_url)
-        .env("RUST_LOG", "info")
-        .env("RAYON_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if line.contains("detector worker ready") {
-                return true;
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(ready, Ok(true), "worker did not become ready");
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
+    common::spawn_worker(nats_url, &[], Duration::from_secs(60)).await
 }
 
 fn request(i: u32) -> DetectRequest {
