@@ -18,6 +18,14 @@ fn main() {
         }
         None => portcullis_detection::extract_segments(&common::claude_code_body(12)),
     };
+    // ONLY=small (segments under 512 bytes) or a kind (`ToolResult`): profile just those.
+    let segs: Vec<_> = match std::env::var("ONLY") {
+        Ok(only) => segs
+            .into_iter()
+            .filter(|s| if only == "small" { s.text.len() < 512 } else { format!("{:?}", s.origin.source) == only && s.text.len() >= 512 })
+            .collect(),
+        Err(_) => segs,
+    };
     if let Ok(path) = std::env::var("DUMP_TEXT") {
         let joined: Vec<&str> = segs.iter().map(|s| s.text.as_str()).collect();
         std::fs::write(path, joined.join("\n")).expect("dump");
@@ -34,10 +42,33 @@ fn main() {
     if let Some(rounds) = std::env::var("PROFILE").ok().and_then(|r| r.parse().ok()) {
         portcullis_detection::profile_patterns(&segs, rounds);
     }
+    if std::env::var_os("PER_SEGMENT").is_some() {
+        per_segment(&scanner, &segs, iterations);
+    }
     println!(
         "{} segments, {bytes} text bytes, {} findings: {per:?} wall / {per_cpu:?} on-CPU per scan ({:.0} MB/s of text on-CPU)",
         segs.len(),
         findings.len(),
         bytes as f64 / per_cpu.as_secs_f64() / 1e6
     );
+}
+
+/// Time per segment (kind, length): shows the fixed cost of a small segment against the
+/// per-byte cost of a large one.
+fn per_segment(scanner: &portcullis_detection::Scanner, segs: &[portcullis_detection::Segment], iterations: usize) {
+    let mut small = (0usize, 0usize, std::time::Duration::ZERO);
+    for seg in segs {
+        let one = std::slice::from_ref(seg);
+        let start = std::time::Instant::now();
+        for _ in 0..iterations {
+            std::hint::black_box(scanner.scan_uncached(std::hint::black_box(one)));
+        }
+        let per = start.elapsed() / iterations.max(1) as u32;
+        if seg.text.len() < 512 {
+            small = (small.0 + 1, small.1 + seg.text.len(), small.2 + per);
+        } else {
+            println!("{:>16} {:>7} bytes {per:>10?}", format!("{:?}", seg.origin.source), seg.text.len());
+        }
+    }
+    println!("{} segments under 512 bytes ({} bytes in all): {:?} together", small.0, small.1, small.2);
 }

@@ -82,6 +82,15 @@ pub(crate) enum Locate {
     /// Every match starts with two uppercase letters and two digits (`DE89`) and is at
     /// most `max_len` bytes long.
     IbanStart { max_len: usize },
+    /// Every match holds at least `dots` dots that each sit between two digits (`1.2`) and
+    /// is at most `max_len` bytes long: IPv4. Sharper than [`Locate::Digits`], which also
+    /// opens a window at every date, id or port number.
+    DigitDots { dots: usize, max_len: usize },
+    /// Phone numbers: a match either starts with `+` and a digit and holds 8-15 digits in
+    /// at most 30 bytes, or is a US number whose 10 digits come in groups of 3, 3 and 4
+    /// within 14 bytes (`(415) 555-2671`, `415.555.2671`). Sharper than
+    /// [`Locate::Digits`]: dates, version strings and `127.0.0.1:8080` open no window.
+    Phone,
     /// Every match is inside a run of hex digits and colons; only runs with two colons
     /// and a digit can yield a (valid) finding.
     HexColonRuns,
@@ -144,7 +153,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"\+[0-9](?:[ .\-]?[0-9]){7,14}|\+1[ .\-]?\([0-9]{3}\)[ .\-]?[0-9]{3}[ .\-][0-9]{4}|(?:\([2-9][0-9]{2}\)[ ]?|(?-u:\b)[2-9][0-9]{2}[\-. ])[2-9][0-9]{2}[\-. ][0-9]{4}(?-u:\b)",
             validate: Some(validators::phone),
             scope: Scope::All,
-            locate: Locate::Digits { min_digits: 8, max_len: 30 },
+            locate: Locate::Phone,
             gate: &[],
             redact: Redact::Full,
         },
@@ -170,7 +179,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             pattern: r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
             validate: Some(validators::ipv4),
             scope: Scope::All,
-            locate: Locate::Digits { min_digits: 4, max_len: 15 },
+            locate: Locate::DigitDots { dots: 3, max_len: 15 },
             gate: &[],
             redact: Redact::Full,
         },

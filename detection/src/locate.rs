@@ -65,6 +65,58 @@ pub(crate) fn digit_windows(text: &str, digits: &[u32], min_digits: usize, max_l
     out
 }
 
+/// Windows for phone numbers (see `Locate::Phone`). A match's first digit `d` either
+/// follows a `+` and starts 8 digits within 30 bytes (`\+[0-9](?:[ .\-]?[0-9]){7,14}`,
+/// `\+1 (415) 555-2671`), or starts the 3-3-4 digit groups of a US number within 14
+/// bytes (`(415) 555-2671`, `415-555-2671`; the groups are separated by non-digits, so
+/// they are consecutive entries of `digits`). The match lies in `[d - 1, d + 30)`, a US
+/// one in `[d - 1, d + 14)`.
+pub(crate) fn phone_windows(text: &str, digits: &[u32]) -> Vec<Range<usize>> {
+    const PLUS_DIGITS: usize = 8;
+    const MAX_LEN: usize = 30;
+    const US_LEN: usize = 14;
+    let bytes = text.as_bytes();
+    // Byte distance from `digits[i]` to `digits[j]`, if both exist.
+    let span = |i: usize, j: usize| Some((*digits.get(j)? - *digits.get(i)?) as usize);
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for (i, &d) in digits.iter().enumerate() {
+        let d = d as usize;
+        let plus = d > 0 && bytes[d - 1] == b'+' && span(i, i + PLUS_DIGITS - 1).is_some_and(|s| s < MAX_LEN);
+        let us = span(i, i + 9).is_some_and(|s| s < US_LEN)
+            && span(i, i + 2) == Some(2)
+            && span(i + 3, i + 5) == Some(2)
+            && span(i + 6, i + 9) == Some(3);
+        if plus || us {
+            push_window(&mut out, text, d.saturating_sub(1), d + if plus { MAX_LEN } else { US_LEN });
+        }
+    }
+    out
+}
+
+/// Windows that contain every match of a pattern whose matches hold at least `dots`
+/// dots between two digits (`1.2`) within at most `max_len` bytes (IPv4). The dots are
+/// found from the digit positions, so prose full of sentence dots costs nothing; a
+/// match's first such dot `p` has `dots - 1` more before `p + max_len`, and the match
+/// lies within `p ± max_len`.
+pub(crate) fn digit_dot_windows(text: &str, digits: &[u32], dots: usize, max_len: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let between: Vec<usize> = digits
+        .iter()
+        .map(|&d| d as usize + 1)
+        .filter(|&p| bytes.get(p) == Some(&b'.') && bytes.get(p + 1).is_some_and(u8::is_ascii_digit))
+        .collect();
+    let mut out: Vec<Range<usize>> = Vec::new();
+    let k = dots.max(1);
+    for (i, &p) in between.iter().enumerate() {
+        let Some(&last) = between.get(i + k - 1) else { break };
+        if last - p >= max_len {
+            continue;
+        }
+        push_window(&mut out, text, p.saturating_sub(max_len), p + max_len);
+    }
+    out
+}
+
 /// Windows for IBAN-shaped matches: they start at two uppercase letters followed by two
 /// digits and are at most `max_len` bytes long.
 pub(crate) fn iban_windows(text: &str, digits: &[u32], max_len: usize) -> Vec<Range<usize>> {
@@ -299,6 +351,25 @@ mod tests {
     }
 
     #[test]
+    fn digit_dot_windows_skip_dates_ids_and_versions() {
+        let text = "on 2026-11-04, toolu_0003 v1.89.0 at 127.0.0.1:8080 and 6.8.0-45";
+        let windows = digit_dot_windows(text, &digit_positions(text.as_bytes()), 3, 15);
+        assert_eq!(windows.len(), 1);
+        assert!(text[windows[0].clone()].contains("127.0.0.1"));
+    }
+
+    #[test]
+    fn phone_windows_skip_versions_and_addresses() {
+        let text = "call +44 20 7946 0958, (415) 555-2671 or 415.555.2671; not 127.0.0.1:8080 or 2026-11-04";
+        let windows = phone_windows(text, &digit_positions(text.as_bytes()));
+        let covered: Vec<&str> = windows.iter().map(|w| &text[w.clone()]).collect();
+        for phone in ["+44 20 7946 0958", "(415) 555-2671", "415.555.2671"] {
+            assert!(covered.iter().any(|c| c.contains(phone)), "{phone} in {covered:?}");
+        }
+        assert!(covered.iter().all(|c| !c.contains("127.0.0.1") && !c.contains("2026")), "{covered:?}");
+    }
+
+    #[test]
     fn hex_colon_runs_need_two_colons_and_a_digit() {
         let text = "std::io at fe80::1 and a:b:c and 10:30 and 12:34567:8 but 1:2345:6";
         let runs: Vec<&str> = hex_colon_runs(text).into_iter().map(|r| &text[r]).collect();
@@ -344,6 +415,33 @@ mod tests {
             let ipv6 = regex::Regex::new(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}").unwrap();
             for m in ipv6.find_iter(&text).filter(|m| m.as_str().bytes().any(|b| b.is_ascii_digit())) {
                 proptest::prop_assert!(runs.iter().any(|r| r.start <= m.start() && m.end() <= r.end), "{:?}", m);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        // Phone-shaped text with random separators and lengths, so that matches and near
+        // misses are frequent.
+        fn phone_matches_lie_in_phone_windows(text in "(a|[ .\\-]|[0-9]{1,2})?([+]1?[ .\\-]?)?([(][2-9][0-9]{2}[)] ?|[2-9][0-9]{2}[ .\\-]?)[0-9]{1,3}[ .\\-]?[0-9]{1,6}([ .\\-]?[0-9]{1,3}){0,3}(a| |[.][0-9]|\u{e9})?") {
+            let windows = phone_windows(&text, &digit_positions(text.as_bytes()));
+            let phone = regex::Regex::new(crate::catalogue::detectors().iter().find(|d| d.id == "pii.phone").unwrap().pattern).unwrap();
+            for start in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+                if let Some(m) = phone.find_at(&text, start) {
+                    proptest::prop_assert!(windows.iter().any(|w| w.start <= m.start() && m.end() <= w.end), "{:?}", m);
+                }
+            }
+        }
+
+        #[test]
+        fn ipv4_shapes_lie_in_digit_dot_windows(text in "([0-9]{1,4}|[.]{1,2}|[a :\u{e9}]){0,40}") {
+            let windows = digit_dot_windows(&text, &digit_positions(text.as_bytes()), 3, 15);
+            let ipv4 = regex::Regex::new(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}").unwrap();
+            // Overlapping shapes too: search from every start.
+            for start in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+                if let Some(m) = ipv4.find_at(&text, start) {
+                    proptest::prop_assert!(windows.iter().any(|w| w.start <= m.start() && m.end() <= w.end), "{:?}", m);
+                }
             }
         }
     }

@@ -405,6 +405,8 @@ impl Scanner {
             Locate::Everywhere => None,
             Locate::Digits { min_digits, max_len } => Some(locate::digit_windows(view.text, view.digits(), min_digits, max_len)),
             Locate::IbanStart { max_len } => Some(locate::iban_windows(view.text, view.digits(), max_len)),
+            Locate::Phone => Some(locate::phone_windows(view.text, view.digits())),
+            Locate::DigitDots { dots, max_len } => Some(locate::digit_dot_windows(view.text, view.digits(), dots, max_len)),
             Locate::HexColonRuns => Some(locate::hex_colon_runs(view.text)),
         }
     }
@@ -531,8 +533,10 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     println!("{:40} {d:>12?} {n} regions", "spaced regions (all segments)");
     let (d, n) = time(&|_, v| locate::hex_colon_runs(v.text).len());
     println!("{:40} {d:>12?} {n} runs", "hex colon runs");
-    let (d, n) = time(&|_, v| locate::digit_windows(v.text, v.digits(), 4, 15).len());
+    let (d, n) = time(&|_, v| locate::digit_dot_windows(v.text, v.digits(), 3, 15).len());
     println!("{:40} {d:>12?} {n} windows", "ipv4 windows");
+    let (d, n) = time(&|_, v| locate::phone_windows(v.text, v.digits()).len());
+    println!("{:40} {d:>12?} {n} windows", "phone windows");
     let (d, n) = time(&|kind, v| {
         let gates = s.gates.get(kind_index(kind)).map(|g| View::new(v.text).open_gates(g));
         gates.unwrap_or(0).count_ones() as usize
