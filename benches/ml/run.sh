@@ -11,13 +11,14 @@ reps="${1:-2}"
 python=models/.venv-train/bin/python
 out=benches/ml/last-run.jsonl
 cargo build --release -p detector-worker --example candle_bench >&2
+bench="${CARGO_TARGET_DIR:-target}/release/examples/candle_bench"
 # glibc otherwise returns every large tensor buffer to the OS and page-faults
 # it back in on the next op (~10 % of Candle's time in the profile).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824}"
 : > "$out"
 for threads in 1 2; do
   for rep in $(seq "$reps"); do
-    RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads ./target/release/examples/candle_bench >> "$out"
+    RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$bench" >> "$out"
     OMP_NUM_THREADS=$threads "$python" benches/ml/torch_bench.py "$threads" 2>/dev/null >> "$out"
   done
 done

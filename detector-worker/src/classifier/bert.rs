@@ -7,9 +7,10 @@
 //! - Q, K and V are one fused matmul (weights concatenated at load), and every
 //!   Linear runs as one 2-D matmul over `batch × seq` rows, with its weight
 //!   stored pre-transposed and contiguous;
-//! - the 1/√d scaling is applied to Q (`seq × d`) rather than to the scores
-//!   (`seq × seq`);
-//! - softmax is Candle's fused last-dimension kernel;
+//! - the elementwise work around the matmuls runs as in-place fused kernels
+//!   ([`super::fused`]): bias + GELU, bias + residual + layer norm, and
+//!   scale + mask + softmax, with vectorised exp/erf instead of libm's scalar
+//!   calls;
 //! - the attention mask is only added when the batch has padding (a single
 //!   window or equal lengths need none: same result, less work).
 //!
@@ -19,6 +20,9 @@
 use candle_core::{DType, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder, embedding};
 use candle_transformers::models::bert::{Config, HiddenAct};
+
+use super::fused;
+use super::simd::Activation;
 
 /// A Linear layer kept as `x @ weight_t + bias` with `weight_t` of shape
 /// `(in, out)`, contiguous.
@@ -52,9 +56,51 @@ impl Dense {
         })
     }
 
-    /// `x`: `(rows, in)` → `(rows, out)`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+    /// `x`: `(rows, in)` → `activation(x @ W + b)`, `(rows, out)`.
+    fn forward(&self, x: &Tensor, activation: Option<Activation>) -> candle_core::Result<Tensor> {
+        let y = x.matmul(&self.weight_t)?;
+        fused::bias_activation(&y, &self.bias, activation)?;
+        Ok(y)
+    }
+}
+
+/// A Linear whose output is added to the sublayer input and layer-normed
+/// (`BertSelfOutput`, `BertOutput`): `LayerNorm(x @ W + b + residual)`.
+struct DenseNorm {
+    weight_t: Tensor,
+    /// `[bias; gamma; beta]`, `(3, out)`.
+    params: Tensor,
+    eps: f32,
+}
+
+impl DenseNorm {
+    fn load(
+        dense: &VarBuilder,
+        norm: &VarBuilder,
+        inputs: usize,
+        outputs: usize,
+        eps: f64,
+    ) -> candle_core::Result<Self> {
+        let Dense { weight_t, bias } = Dense::load(dense, inputs, outputs)?;
+        let params = Tensor::stack(
+            &[
+                bias,
+                norm.get(outputs, "weight")?,
+                norm.get(outputs, "bias")?,
+            ],
+            0,
+        )?;
+        Ok(DenseNorm {
+            weight_t,
+            params,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.matmul(&self.weight_t)?;
+        fused::residual_norm(&y, residual, &self.params, self.eps)?;
+        Ok(y)
     }
 }
 
@@ -80,11 +126,9 @@ impl Norm {
 
 struct Layer {
     qkv: Dense,
-    attention_out: Dense,
-    attention_norm: Norm,
+    attention_out: DenseNorm,
     intermediate: Dense,
-    output: Dense,
-    output_norm: Norm,
+    output: DenseNorm,
 }
 
 pub struct BertSequenceClassifier {
@@ -96,7 +140,7 @@ pub struct BertSequenceClassifier {
     heads: usize,
     head_size: usize,
     hidden: usize,
-    act: HiddenAct,
+    act: Activation,
     pooler: Dense,
     classifier: Dense,
 }
@@ -128,15 +172,25 @@ impl BertSequenceClassifier {
             let s = attention.pp("self");
             layers.push(Layer {
                 qkv: Dense::load_fused(&[s.pp("query"), s.pp("key"), s.pp("value")], h, h)?,
-                attention_out: Dense::load(&attention.pp("output").pp("dense"), h, h)?,
-                attention_norm: Norm::load(&attention.pp("output").pp("LayerNorm"), h, eps)?,
+                attention_out: DenseNorm::load(
+                    &attention.pp("output").pp("dense"),
+                    &attention.pp("output").pp("LayerNorm"),
+                    h,
+                    h,
+                    eps,
+                )?,
                 intermediate: Dense::load(
                     &l.pp("intermediate").pp("dense"),
                     h,
                     config.intermediate_size,
                 )?,
-                output: Dense::load(&l.pp("output").pp("dense"), config.intermediate_size, h)?,
-                output_norm: Norm::load(&l.pp("output").pp("LayerNorm"), h, eps)?,
+                output: DenseNorm::load(
+                    &l.pp("output").pp("dense"),
+                    &l.pp("output").pp("LayerNorm"),
+                    config.intermediate_size,
+                    h,
+                    eps,
+                )?,
             });
         }
         Ok(Self {
@@ -148,7 +202,11 @@ impl BertSequenceClassifier {
             heads,
             head_size: h / heads,
             hidden: h,
-            act: config.hidden_act,
+            act: match config.hidden_act {
+                HiddenAct::Gelu => Activation::GeluErf,
+                HiddenAct::GeluApproximate => Activation::GeluTanh,
+                HiddenAct::Relu => Activation::Relu,
+            },
             pooler: Dense::load(&bert.pp("pooler").pp("dense"), h, h)?,
             classifier: Dense::load(&vb.pp("classifier"), h, num_labels)?,
         })
@@ -172,21 +230,24 @@ impl BertSequenceClassifier {
             .broadcast_add(&self.token_type_zero)?
             .reshape((rows, self.hidden))?;
         let mut x = self.embedding_norm.forward(&x)?;
-        // Additive mask (batch, 1, 1, seq): 0 for tokens, f32::MIN for padding.
+        // Additive mask (batch, seq): 0 for tokens, f32::MIN for padding.
         let mask = match attention_mask {
             Some(mask) => {
                 let padding = (1.0 - mask.to_dtype(DType::F32)?)?;
-                Some((padding * f64::from(f32::MIN))?.reshape((batch, 1, 1, seq))?)
+                Some((padding * f64::from(f32::MIN))?.contiguous()?)
             }
             None => None,
         };
-        let scale = 1.0 / (self.head_size as f64).sqrt();
+        let scale = 1.0 / (self.head_size as f32).sqrt();
         for layer in &self.layers {
             x = self.layer(layer, &x, batch, seq, mask.as_ref(), scale)?;
         }
-        let cls = x.reshape((batch, seq, self.hidden))?.i((.., 0))?.contiguous()?;
-        let pooled = self.pooler.forward(&cls)?.tanh()?;
-        self.classifier.forward(&pooled)
+        let cls = x
+            .reshape((batch, seq, self.hidden))?
+            .i((.., 0))?
+            .contiguous()?;
+        let pooled = self.pooler.forward(&cls, None)?.tanh()?;
+        self.classifier.forward(&pooled, None)
     }
 
     fn layer(
@@ -196,43 +257,29 @@ impl BertSequenceClassifier {
         batch: usize,
         seq: usize,
         mask: Option<&Tensor>,
-        scale: f64,
+        scale: f32,
     ) -> candle_core::Result<Tensor> {
         let (heads, d) = (self.heads, self.head_size);
         // (rows, 3h) -> (3, batch, heads, seq, d)
         let qkv = layer
             .qkv
-            .forward(x)?
+            .forward(x, None)?
             .reshape((batch, seq, 3, heads, d))?
             .permute((2, 0, 3, 1, 4))?
             .contiguous()?;
-        let q = (qkv.i(0)? * scale)?.reshape((batch * heads, seq, d))?;
+        let q = qkv.i(0)?.reshape((batch * heads, seq, d))?;
         let k = qkv.i(1)?.reshape((batch * heads, seq, d))?;
         let v = qkv.i(2)?.reshape((batch * heads, seq, d))?;
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(mask) = mask {
-            scores = scores
-                .reshape((batch, heads, seq, seq))?
-                .broadcast_add(mask)?
-                .reshape((batch * heads, seq, seq))?;
-        }
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let probs = q.matmul(&k.t()?)?;
+        fused::softmax(&probs, scale, mask)?;
         let context = probs
             .matmul(&v)?
             .reshape((batch, heads, seq, d))?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((batch * seq, self.hidden))?;
-        let attended = layer
-            .attention_norm
-            .forward(&(layer.attention_out.forward(&context)? + x)?)?;
-        let inner = layer.intermediate.forward(&attended)?;
-        let inner = match self.act {
-            HiddenAct::Gelu => inner.gelu_erf()?,
-            HiddenAct::GeluApproximate => inner.gelu()?,
-            HiddenAct::Relu => inner.relu()?,
-        };
-        let out = layer.output.forward(&inner)?;
-        layer.output_norm.forward(&(out + attended)?)
+        let attended = layer.attention_out.forward(&context, x)?;
+        let inner = layer.intermediate.forward(&attended, Some(self.act))?;
+        layer.output.forward(&inner, &attended)
     }
 }

@@ -12,7 +12,9 @@
 
 mod bert;
 mod deberta;
+mod fused;
 pub mod model_config;
+mod simd;
 pub mod windowing;
 
 use std::path::Path;

@@ -1,0 +1,235 @@
+//! In-place Candle ops that fuse the encoder's elementwise steps around its
+//! matmuls, so each matmul output is touched once more instead of three times,
+//! with no new tensor allocated:
+//! - [`bias_activation`]: `x ← act(x + bias)` (a Linear's bias, optionally
+//!   followed by GELU/ReLU);
+//! - [`residual_norm`]: `x ← LayerNorm(x + bias + residual)` (the end of both
+//!   BERT sublayers);
+//! - [`softmax`]: `scores ← softmax(scores · scale + mask)` per row.
+//!
+//! The row kernels live in [`super::simd`]; here they are run on rayon's pool
+//! (the pool Candle's matmuls use, sized by `RAYON_NUM_THREADS`) in chunks of
+//! whole rows once a tensor is large enough to pay for the split. All tensors
+//! must be contiguous f32 on the CPU (the encoder only builds such).
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use rayon::prelude::*;
+
+use super::simd::{self, Activation, NormParams, RowKernel};
+
+/// Below this many elements a tensor is processed on the calling thread.
+const PARALLEL_MIN_ELEMENTS: usize = 16 * 1024;
+
+/// `x ← activation(x + bias)` over the last dimension; `None` adds the bias only.
+pub(crate) fn bias_activation(
+    x: &Tensor,
+    bias: &Tensor,
+    activation: Option<Activation>,
+) -> Result<()> {
+    x.inplace_op2(bias, &BiasActivation(activation))
+}
+
+/// `x ← LayerNorm(x + bias + residual)` over the last dimension, with
+/// `params` = `[bias; gamma; beta]` stacked as `(3, hidden)`.
+pub(crate) fn residual_norm(
+    x: &Tensor,
+    residual: &Tensor,
+    params: &Tensor,
+    eps: f32,
+) -> Result<()> {
+    x.inplace_op3(residual, params, &ResidualNorm(eps))
+}
+
+/// `scores ← softmax(scores · scale + mask)` over the last dimension.
+/// `scores`: `(batch · heads, queries, keys)`; `mask`: additive, `(batch, keys)`.
+pub(crate) fn softmax(scores: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<()> {
+    match mask {
+        Some(mask) => scores.inplace_op2(mask, &Softmax(scale)),
+        None => scores.inplace_op1(&Softmax(scale)),
+    }
+}
+
+struct BiasActivation(Option<Activation>);
+
+impl InplaceOp2 for BiasActivation {
+    fn name(&self) -> &'static str {
+        "fused-bias-activation"
+    }
+
+    fn cpu_fwd(&self, x: &mut CpuStorage, xl: &Layout, b: &CpuStorage, bl: &Layout) -> Result<()> {
+        let x = contiguous_mut(x, xl, self.name())?;
+        let bias = contiguous(b, bl, self.name())?;
+        check_len(bias.len(), last_dim(xl)?, self.name())?;
+        let kernel = RowKernel::BiasActivation {
+            bias,
+            activation: self.0,
+        };
+        for_row_chunks(x, bias.len(), |first_row, rows| {
+            simd::run_rows(kernel, first_row, rows, bias.len())
+        });
+        Ok(())
+    }
+}
+
+struct ResidualNorm(f32);
+
+impl InplaceOp3 for ResidualNorm {
+    fn name(&self) -> &'static str {
+        "fused-residual-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &mut CpuStorage,
+        xl: &Layout,
+        r: &CpuStorage,
+        rl: &Layout,
+        p: &CpuStorage,
+        pl: &Layout,
+    ) -> Result<()> {
+        let x = contiguous_mut(x, xl, self.name())?;
+        let residual = contiguous(r, rl, self.name())?;
+        let params = contiguous(p, pl, self.name())?;
+        let hidden = last_dim(xl)?;
+        check_len(residual.len(), x.len(), self.name())?;
+        check_len(params.len(), 3 * hidden, self.name())?;
+        let (bias, rest) = params.split_at(hidden);
+        let (gamma, beta) = rest.split_at(hidden);
+        let norm = NormParams {
+            bias,
+            gamma,
+            beta,
+            eps: self.0,
+        };
+        for_row_chunks(x, hidden, |first_row, rows| {
+            let residual = residual.get(first_row * hidden..).unwrap_or_default();
+            simd::run_rows(
+                RowKernel::ResidualNorm {
+                    residual,
+                    params: norm,
+                },
+                first_row,
+                rows,
+                hidden,
+            )
+        });
+        Ok(())
+    }
+}
+
+struct Softmax(f32);
+
+impl Softmax {
+    fn run(&self, scores: &mut [f32], layout: &Layout, mask: Option<&[f32]>) -> Result<()> {
+        let keys = last_dim(layout)?;
+        if layout.dims().len() != 3 {
+            candle_core::bail!(
+                "fused-softmax: (batch·heads, queries, keys) expected, got {:?}",
+                layout.dims()
+            );
+        }
+        if let Some(mask) = mask {
+            // One mask row of `keys` per batch item, shared by its heads and queries.
+            if mask.is_empty()
+                || !mask.len().is_multiple_of(keys)
+                || !scores.len().is_multiple_of(mask.len())
+            {
+                candle_core::bail!(
+                    "fused-softmax: mask of {} for scores {:?}",
+                    mask.len(),
+                    layout.dims()
+                );
+            }
+        }
+        let batch = mask.map_or(1, |m| m.len() / keys);
+        let rows_per_mask_row = scores.len() / keys / batch;
+        let kernel = RowKernel::Softmax {
+            scale: self.0,
+            mask,
+            rows_per_mask_row,
+        };
+        for_row_chunks(scores, keys, |first_row, rows| {
+            simd::run_rows(kernel, first_row, rows, keys)
+        });
+        Ok(())
+    }
+}
+
+impl InplaceOp1 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
+        let scores = contiguous_mut(s, l, InplaceOp1::name(self))?;
+        self.run(scores, l, None)
+    }
+}
+
+impl InplaceOp2 for Softmax {
+    fn name(&self) -> &'static str {
+        "fused-masked-softmax"
+    }
+
+    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout, m: &CpuStorage, ml: &Layout) -> Result<()> {
+        let scores = contiguous_mut(s, l, InplaceOp2::name(self))?;
+        let mask = contiguous(m, ml, InplaceOp2::name(self))?;
+        self.run(scores, l, Some(mask))
+    }
+}
+
+/// Runs `kernel(index of the first row, rows)` over `data` split into whole
+/// rows of `row_len`: on rayon's pool, a few chunks per thread, when `data` is
+/// large and there is more than one thread; in one call otherwise.
+fn for_row_chunks(data: &mut [f32], row_len: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
+    let threads = rayon::current_num_threads();
+    let rows = data.len() / row_len.max(1);
+    if threads <= 1 || data.len() < PARALLEL_MIN_ELEMENTS || rows < 2 {
+        kernel(0, data);
+        return;
+    }
+    let rows_per_chunk = rows.div_ceil(threads * 4).max(1);
+    data.par_chunks_mut(rows_per_chunk * row_len)
+        .enumerate()
+        .for_each(|(chunk, rows)| kernel(chunk * rows_per_chunk, rows));
+}
+
+fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: f32 tensor expected, got {:?}", storage.dtype());
+    };
+    layout
+        .contiguous_offsets()
+        .and_then(|(start, end)| data.get(start..end))
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: contiguous tensor expected")))
+}
+
+fn contiguous_mut<'a>(
+    storage: &'a mut CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a mut [f32]> {
+    let dtype = storage.dtype();
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op}: f32 tensor expected, got {dtype:?}");
+    };
+    layout
+        .contiguous_offsets()
+        .and_then(|(start, end)| data.get_mut(start..end))
+        .ok_or_else(|| candle_core::Error::Msg(format!("{op}: contiguous tensor expected")))
+}
+
+fn last_dim(layout: &Layout) -> Result<usize> {
+    match layout.dims().last() {
+        Some(&n) if n > 0 => Ok(n),
+        _ => candle_core::bail!("empty tensor"),
+    }
+}
+
+fn check_len(got: usize, want: usize, op: &str) -> Result<()> {
+    if got != want {
+        candle_core::bail!("{op}: operand of {got} elements, {want} expected");
+    }
+    Ok(())
+}
