@@ -76,8 +76,9 @@ pub(crate) struct DetectorDef {
 pub(crate) enum Locate {
     /// Search the whole text (the pattern has a good literal prefilter of its own).
     Everywhere,
-    /// Every match holds at least `min_digits` ASCII digits and is at most `max_len`
-    /// bytes long: search windows around dense digit clusters only.
+    /// Every match starts with an ASCII digit at a word boundary (`(?-u:\b)[0-9]`), holds
+    /// at least `min_digits` ASCII digits and is at most `max_len` bytes long: search
+    /// windows around dense digit clusters that begin a word only.
     Digits { min_digits: usize, max_len: usize },
     /// Every match starts with two uppercase letters and two digits (`DE89`) and is at
     /// most `max_len` bytes long.

@@ -48,16 +48,25 @@ fn offset(i: usize) -> u32 {
     u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// Windows that contain every match of a pattern whose matches hold at least `min_digits`
-/// digits within at most `max_len` bytes. A match's first digit `d` has `min_digits - 1`
-/// more digits before `d + max_len`, and the match lies within `d ± max_len`.
+/// Whether `bytes[at]` begins an ASCII word: `(?-u:\b)` holds before it.
+fn starts_word(bytes: &[u8], at: usize) -> bool {
+    at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_')
+}
+
+/// Windows that contain every match of a pattern whose matches start with a digit at a
+/// word boundary (`(?-u:\b)[0-9]`) and hold at least `min_digits` digits within at most
+/// `max_len` bytes. A match's first digit `d` begins a word and has `min_digits - 1` more
+/// digits before `d + max_len`, and the match lies within `d ± max_len`. Requiring the
+/// word start keeps a long run of digits (or digits inside ids such as `toolu_0123…`)
+/// from opening one window over all of it: only its first digit can start a match.
 pub(crate) fn digit_windows(text: &str, digits: &[u32], min_digits: usize, max_len: usize) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
     let mut out: Vec<Range<usize>> = Vec::new();
     let k = min_digits.max(1);
     for (i, &d) in digits.iter().enumerate() {
         let Some(&last) = digits.get(i + k - 1) else { break };
         let d = d as usize;
-        if (last as usize) - d >= max_len {
+        if (last as usize) - d >= max_len || !starts_word(bytes, d) {
             continue;
         }
         push_window(&mut out, text, d.saturating_sub(max_len), d + max_len);
@@ -69,8 +78,9 @@ pub(crate) fn digit_windows(text: &str, digits: &[u32], min_digits: usize, max_l
 /// follows a `+` and starts 8 digits within 30 bytes (`\+[0-9](?:[ .\-]?[0-9]){7,14}`,
 /// `\+1 (415) 555-2671`), or starts the 3-3-4 digit groups of a US number within 14
 /// bytes (`(415) 555-2671`, `415-555-2671`; the groups are separated by non-digits, so
-/// they are consecutive entries of `digits`). The match lies in `[d - 1, d + 30)`, a US
-/// one in `[d - 1, d + 14)`.
+/// they are consecutive entries of `digits`: one or two bytes (`) `) between the first
+/// and second group, exactly one between the second and third). The match lies in
+/// `[d - 1, d + 30)`, a US one in `[d - 1, d + 14)`.
 pub(crate) fn phone_windows(text: &str, digits: &[u32]) -> Vec<Range<usize>> {
     const PLUS_DIGITS: usize = 8;
     const MAX_LEN: usize = 30;
@@ -84,7 +94,9 @@ pub(crate) fn phone_windows(text: &str, digits: &[u32]) -> Vec<Range<usize>> {
         let plus = d > 0 && bytes[d - 1] == b'+' && span(i, i + PLUS_DIGITS - 1).is_some_and(|s| s < MAX_LEN);
         let us = span(i, i + 9).is_some_and(|s| s < US_LEN)
             && span(i, i + 2) == Some(2)
+            && matches!(span(i + 2, i + 3), Some(2 | 3))
             && span(i + 3, i + 5) == Some(2)
+            && span(i + 5, i + 6) == Some(2)
             && span(i + 6, i + 9) == Some(3);
         if plus || us {
             push_window(&mut out, text, d.saturating_sub(1), d + if plus { MAX_LEN } else { US_LEN });
@@ -444,6 +456,34 @@ mod tests {
                 }
             }
         }
+
+        #[test]
+        // Digit groups glued to letters, `_`, separators and non-ASCII text: every SSN- or
+        // card-shaped match (from any start) lies in a digit window that begins a word.
+        fn ssn_and_card_matches_lie_in_digit_windows(text in "([0-9]{1,6}|[ \\-]|[a_\u{e9}]){0,40}") {
+            let digits = digit_positions(text.as_bytes());
+            for (id, min_digits, max_len) in [("pii.us_ssn", 9, 11), ("pii.credit_card", 13, 37)] {
+                let windows = digit_windows(&text, &digits, min_digits, max_len);
+                let pattern = regex::Regex::new(crate::catalogue::detectors().iter().find(|d| d.id == id).unwrap().pattern).unwrap();
+                for start in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+                    if let Some(m) = pattern.find_at(&text, start) {
+                        proptest::prop_assert!(windows.iter().any(|w| w.start <= m.start() && m.end() <= w.end), "{} {:?}", id, m);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_run_of_digits_opens_one_small_window_at_its_start() {
+        let text = "x ".to_string() + &"1234567890".repeat(1000) + " y";
+        let digits = digit_positions(text.as_bytes());
+        assert_eq!(digit_windows(&text, &digits, 13, 37), vec![0..39]);
+        assert!(phone_windows(&text, &digits).is_empty());
+        let ids = "toolu_0123456789012345 and 4111 1111 1111 1111";
+        let windows = digit_windows(ids, &digit_positions(ids.as_bytes()), 13, 37);
+        assert_eq!(windows.len(), 1);
+        assert!(ids[windows[0].clone()].contains("4111 1111 1111 1111"));
     }
 
     #[test]
