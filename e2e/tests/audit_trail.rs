@@ -110,6 +110,20 @@ async fn rows(ch: &ClickHouseServer, expected: usize) -> Vec<Value> {
     }
 }
 
+/// `query`'s answer once it equals `expected` (or the last answer after 10 s). The usage
+/// view is written by the same INSERT as `audit_events`, but after it: a reader that has
+/// just seen the new rows can still find the view's part uncommitted for a moment.
+async fn settled(ch: &ClickHouseServer, query: &str, expected: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = ch.query(query).await.unwrap_or_default().trim().to_string();
+        if answer == expected || tokio::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn by_session<'a>(rows: &'a [Value], session: &str) -> &'a Value {
     let matching: Vec<&Value> = rows.iter().filter(|r| r["session_id"] == session).collect();
     assert_eq!(matching.len(), 1, "one row for session {session}: {rows:#?}");
@@ -247,7 +261,7 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         assert_tokens(row, &SeenUsage::default());
     }
     // The usage view counts the same requests.
-    assert_eq!(ch.query("SELECT sum(requests) FROM portcullis.usage_daily").await.unwrap().trim(), "8");
+    assert_eq!(settled(&ch, "SELECT sum(requests) FROM portcullis.usage_daily", "8").await, "8");
     let input: u64 = [&streamed, &plain, &via_jwt].iter().map(|u| u.input).sum();
     assert_eq!(
         ch.query("SELECT sum(input_tokens) FROM portcullis.usage_daily").await.unwrap().trim(),
