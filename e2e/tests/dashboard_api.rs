@@ -137,16 +137,34 @@ async fn live_stream_delivers_events_and_ends_when_the_gateway_shuts_down() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut received = String::new();
     // Hang guards only: each wait is bounded so a regression fails instead of hanging.
+    // (Whole loops are bounded, not single chunks: keep-alive comments arrive meanwhile.)
     let guard = std::time::Duration::from_secs(20);
-    while !received.contains("event: ready") {
-        let chunk = tokio::time::timeout(guard, response.chunk()).await.unwrap().unwrap().unwrap();
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    tokio::time::timeout(guard, async {
+        while !received.contains("event: ready") {
+            let chunk = response.chunk().await.unwrap().unwrap();
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("no ready event");
+    // A direct subscriber too, so a failure says whether the event was published at all.
+    let direct = async_nats::connect(stack.nats.url()).await.unwrap();
+    let mut published = direct.subscribe("live.events.>").await.unwrap();
+    direct.flush().await.unwrap();
     assert_eq!(stack.send(RESEARCH_KEY, "sess-live", EMAIL_TEXT).await, 200);
-    while !received.contains("event: event") {
-        let chunk = tokio::time::timeout(guard, response.chunk()).await.unwrap().unwrap().unwrap();
-        received.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    tokio::time::timeout(guard, async {
+        while !received.contains("event: event") {
+            let chunk = response.chunk().await.unwrap().unwrap();
+            received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        use futures_util::StreamExt;
+        let seen = futures_util::FutureExt::now_or_never(published.next()).flatten();
+        let seen = seen.map(|m| String::from_utf8_lossy(&m.payload).into_owned());
+        panic!("the request's live event never reached the stream: {received}; published on NATS: {seen:?}")
+    });
     assert!(received.contains(r#""decision":"alert""#) && received.contains("pii.email"), "{received}");
     assert!(!received.contains("jane.doe"), "live rows carry no content: {received}");
 

@@ -69,6 +69,16 @@ hash = "{research}"
             research = sha(RESEARCH_KEY),
         );
         let stack = Stack::start_with(MockConfig::default(), &extra).await;
+        // The audit sink connects in the background, and live events are best effort:
+        // one published before the connection is up is not replayed to the live feed
+        // (the durable trail spools it). Tests that watch the feed start once it is up.
+        let connected = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while !stack.gateway.state.audit.health().connected {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(connected.is_ok(), "the gateway's audit sink never connected to NATS");
         DashboardStack { nats, ch, stack, writer_stop, writer }
     }
 

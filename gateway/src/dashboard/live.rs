@@ -78,8 +78,15 @@ pub async fn live(
         .subscribe(subject)
         .await
         .map_err(|e| GatewayError::Unavailable(format!("cannot subscribe to live events: {e}")))?;
-    // Sent once the subscription exists, so the page (and the browser test) knows that
-    // from now on no event is missed.
+    // `subscribe` returns once the SUB is queued, not once the server has it; an event
+    // published meanwhile on the audit connection would be missed. The flush's round trip
+    // makes the server hold the subscription before `ready` goes out.
+    client
+        .flush()
+        .await
+        .map_err(|e| GatewayError::Unavailable(format!("cannot subscribe to live events: {e}")))?;
+    // Sent once the server holds the subscription, so the page (and the browser test)
+    // knows that from now on no event is missed.
     let ready = futures_util::stream::once(async { Ok(Event::default().event("ready").data("{}")) });
     let events = subscription.filter_map(|message| async move {
         let event = serde_json::from_slice::<SecurityEvent>(&message.payload).ok()?;
