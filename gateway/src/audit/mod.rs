@@ -6,7 +6,9 @@
 //!   by a background task that waits for the acks; the request path only
 //!   enqueues. While NATS is unreachable events go to a bounded on-disk spool
 //!   ([`spool`]) and are replayed in order when it returns. A JSON copy goes
-//!   to `<live_subject_prefix>.<tenant>` (core NATS) for live views.
+//!   to `<live_subject_prefix>.<tenant>` (core NATS) for live views; the
+//!   copies of events recorded while disconnected are sent on reconnect
+//!   (`live_backlog`, bounded).
 //! * Without it, events are appended to a JSONL file.
 //! * [`UsageTap`] reads token usage from the response the gateway relays,
 //!   without delaying or copying it.
@@ -21,6 +23,7 @@ mod config;
 mod error;
 mod health;
 mod jsonl;
+mod live_backlog;
 mod publisher;
 mod sink;
 pub mod spool;

@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use super::config::AuditConfig;
 use super::health::Counters;
+use super::live_backlog::LiveBacklog;
 use super::spool::{Spool, SpoolAppendError, SpoolRecord};
 use super::subject::subject_for;
 
@@ -68,6 +69,8 @@ pub(super) struct Publisher {
     /// so events already queued in memory still fit).
     full_threshold: u64,
     was_connected: bool,
+    /// Live copies of events recorded while disconnected.
+    live_backlog: LiveBacklog,
 }
 
 impl Publisher {
@@ -94,6 +97,7 @@ impl Publisher {
             replay_not_before: Instant::now(),
             full_threshold,
             was_connected: false,
+            live_backlog: LiveBacklog::default(),
         }
     }
 
@@ -103,6 +107,9 @@ impl Publisher {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             let connected = self.refresh_connected();
+            if connected && !self.live_backlog.is_empty() {
+                self.send_live_backlog().await;
+            }
             if connected && !self.spool.is_empty() && Instant::now() >= self.replay_not_before {
                 self.replay_window().await;
             }
@@ -167,8 +174,8 @@ impl Publisher {
             }
         };
         let connected = self.refresh_connected();
-        if connected && self.cfg.live_events {
-            self.publish_live(&event).await;
+        if self.cfg.live_events {
+            self.publish_live(&event, connected).await;
         }
         let pending = Pending { subject, event_id: event.event_id, payload };
         if !connected || !self.spool.is_empty() || !self.ensure_stream().await {
@@ -188,16 +195,31 @@ impl Publisher {
         self.publish(pending).await;
     }
 
-    /// Core-NATS copy for live views: best effort, never spooled.
-    async fn publish_live(&mut self, event: &SecurityEvent) {
+    /// Core-NATS copy for live views: best effort, never spooled; kept in
+    /// the bounded [`LiveBacklog`] while disconnected.
+    async fn publish_live(&mut self, event: &SecurityEvent, connected: bool) {
         let subject = subject_for(&self.cfg.live_subject_prefix, &event.tenant);
-        match event.to_json() {
-            Ok(json) => {
-                if let Err(err) = self.client.publish(subject, Bytes::from(json)).await {
-                    tracing::debug!(%err, "audit: live event not published");
-                }
+        let json = match event.to_json() {
+            Ok(json) => Bytes::from(json),
+            Err(err) => {
+                tracing::debug!(%err, "audit: live event not encoded");
+                return;
             }
-            Err(err) => tracing::debug!(%err, "audit: live event not encoded"),
+        };
+        if !connected {
+            self.live_backlog.push(subject, json);
+            return;
+        }
+        if let Err(err) = self.client.publish(subject, json).await {
+            tracing::debug!(%err, "audit: live event not published");
+        }
+    }
+
+    async fn send_live_backlog(&mut self) {
+        for (subject, json) in self.live_backlog.drain_fresh() {
+            if let Err(err) = self.client.publish(subject, json).await {
+                tracing::debug!(%err, "audit: live event not published");
+            }
         }
     }
 
@@ -360,6 +382,9 @@ impl Publisher {
         // so this wait is bounded; failures land in the spool.
         while let Some((pending, result)) = self.in_flight.next().await {
             self.on_ack(pending, result);
+        }
+        if self.refresh_connected() && !self.live_backlog.is_empty() {
+            self.send_live_backlog().await;
         }
         let deadline = Instant::now() + Duration::from_millis(self.cfg.publish_ack_timeout_ms);
         while self.refresh_connected() && !self.spool.is_empty() && Instant::now() < deadline {
