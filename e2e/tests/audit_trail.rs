@@ -268,6 +268,17 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         input.to_string()
     );
 
+    // The per-session view too (its part can also land after the base table's).
+    let with_session = ch
+        .query("SELECT count() FROM portcullis.audit_events WHERE kind = 'request' AND session_id != ''")
+        .await
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_ne!(with_session, "0");
+    let in_view = settled(&ch, "SELECT sumMerge(requests) FROM portcullis.usage_sessions", &with_session).await;
+    assert_eq!(in_view, with_session, "usage_sessions requests");
+
     // No credential in any column of any row, in any table of the database.
     let secrets = [ANTHROPIC_KEY, GATEWAY_KEY, CLIENT_SECRET, JWT_SECRET, jwt.as_str(), tampered.as_str(), LEAKED_KEY];
     let secret_parts = ["LeAkEdKeYe2e", "eyJ"];

@@ -67,8 +67,13 @@ impl LiveEvents {
     }
 
     async fn next(&mut self) -> serde_json::Value {
-        let message = tokio::time::timeout(Duration::from_secs(20), self.0.next()).await.unwrap().unwrap();
-        serde_json::from_slice(&message.payload).unwrap()
+        self.try_next().await.expect("no live event within 20 s")
+    }
+
+    /// The next event, or `None` after 20 s without one.
+    async fn try_next(&mut self) -> Option<serde_json::Value> {
+        let message = tokio::time::timeout(Duration::from_secs(20), self.0.next()).await.ok()??;
+        Some(serde_json::from_slice(&message.payload).unwrap())
     }
 
     /// The next event of `kind` (`request` or `follow_up_detection`).
@@ -149,7 +154,15 @@ async fn alert_mode_forwards_at_once_and_records_a_linked_follow_up() {
     // Either may arrive first: the request event is recorded when its response ends.
     let (mut request, mut follow_up) = (None, None);
     while request.is_none() || follow_up.is_none() {
-        let event = live.next().await;
+        let Some(event) = live.try_next().await else {
+            panic!(
+                "live feed: request event {}, follow-up {}; ML stats {:?}; audit {:?}",
+                if request.is_some() { "seen" } else { "missing" },
+                if follow_up.is_some() { "seen" } else { "missing" },
+                stack.gateway.state.ml.stats.snapshot(),
+                stack.gateway.state.audit.health(),
+            );
+        };
         match event["kind"].as_str() {
             Some("request") => request = Some(event),
             Some("follow_up_detection") => follow_up = Some(event),
