@@ -30,6 +30,8 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<serde_json::Valu
                 "responses": stats.responses.load(Ordering::Relaxed),
                 "failures": stats.failures.load(Ordering::Relaxed),
                 "last_failure_unix_ms": if last_failure == 0 { serde_json::Value::Null } else { last_failure.into() },
+                "in_flight": state.upstream.in_flight(),
+                "lanes": state.upstream.lanes(),
             },
             "audit": audit,
             "detection": {

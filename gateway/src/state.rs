@@ -13,6 +13,7 @@ use crate::config::{self, Config, ConfigError};
 use crate::metrics::GatewayMetrics;
 use crate::ml::{MlMode, MlRuntime};
 use crate::policies::{self, ProjectPolicies};
+use crate::upstream::UpstreamClients;
 
 pub struct AppState {
     config: RwLock<Arc<Config>>,
@@ -20,7 +21,8 @@ pub struct AppState {
     config_path: Option<PathBuf>,
     /// Compiled once; holds the per-tenant incremental scan cache.
     pub scanner: Scanner,
-    pub http: reqwest::Client,
+    /// The upstream HTTP clients (lanes, see [`crate::upstream`]).
+    pub upstream: UpstreamClients,
     pub audit: AuditSink,
     /// The ML step: detector-worker client, score cache, counters (`ml.stats`).
     pub ml: Arc<MlRuntime>,
@@ -66,20 +68,13 @@ impl AppState {
             ml.connect().await.map_err(|e| format!("ml: {e}"))?;
             tracing::info!(projects = ?ml_projects, "ML detection on (detector workers over NATS)");
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.upstream.connect_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .tcp_nodelay(true)
-            // A proxy relays redirects to its client; it never follows them itself.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
+        let upstream = UpstreamClients::new(&config.upstream)?;
         Ok(AppState {
             config: RwLock::new(Arc::new(config)),
             policies: RwLock::new(Arc::new(policies)),
             config_path,
             scanner,
-            http,
+            upstream,
             audit,
             ml,
             started_at: Instant::now(),

@@ -293,3 +293,46 @@ async fn unknown_routes_and_head_probe_get_anthropic_shaped_404() {
     assert_eq!(body["error"]["type"], "not_found_error");
     assert_eq!(stack.mock.call_count(), 0);
 }
+
+/// HTTP/2 upstreams cap concurrent streams per connection, and reqwest alone would
+/// queue the next request behind a full connection until a stream ends: with
+/// long-lived Messages API streams that stalls new callers. The gateway opens
+/// another connection instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_beyond_a_connections_cap_open_another_connection() {
+    let mock = mock_upstream::MockUpstream::start(MockConfig {
+        http2_max_concurrent_streams: Some(2),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    // The upstream table of the shared test config, plus the two settings under test.
+    let toml = test_config_toml(&mock.url(), "")
+        .replace("[auth]\n", "http_version = \"http2\"\nmax_streams_per_connection = 2\n[auth]\n");
+    let gateway = TestGateway::start(portcullis_gateway::config::load::from_toml_str(&toml).unwrap()).await;
+    let stack = Stack { mock, gateway, client: reqwest::Client::new() };
+
+    // Five streams that each take ~40 s (20 events, 2 s apart): a request queued
+    // behind a full connection would get no headers until one of them ended.
+    let opened = futures_util::future::join_all((0..5).map(|_| {
+        stack
+            .post("/v1/messages", &simple_body("[[mock:words=20]] a long stream", true))
+            .header("x-mock-chunk-delay-ms", "2000")
+            .send()
+    }));
+    let responses = tokio::time::timeout(Duration::from_secs(15), opened).await.expect("a stream was queued");
+    for response in &responses {
+        assert_eq!(response.as_ref().unwrap().status(), 200);
+    }
+    assert_eq!(stack.mock.state().connection_count(), 3, "2 + 2 + 1 streams");
+    assert_eq!(stack.gateway.state.upstream.lanes(), 3);
+    assert_eq!(stack.gateway.state.upstream.in_flight(), 5);
+    drop(responses);
+    assert!(stack.mock.state().wait_for_cancelled_streams(5, Duration::from_secs(5)).await);
+    let idle = tokio::time::timeout(Duration::from_secs(5), async {
+        while stack.gateway.state.upstream.in_flight() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    assert!(idle.await.is_ok(), "lane places are given back when the stream ends");
+}

@@ -16,6 +16,10 @@ pub struct MockConfig {
     /// `[[mock:words=N]]` trigger still wins). Default: the natural reply
     /// `Mock reply to: <prompt>`.
     pub reply_words: Option<usize>,
+    /// Concurrent HTTP/2 streams per connection (`SETTINGS_MAX_CONCURRENT_STREAMS`),
+    /// as real servers cap them; HTTP/2 is spoken to clients that use prior
+    /// knowledge (h2c). Default 100; `None` lifts the cap.
+    pub http2_max_concurrent_streams: Option<u32>,
 }
 
 impl Default for MockConfig {
@@ -24,6 +28,7 @@ impl Default for MockConfig {
             chunk_delay: Duration::ZERO,
             words_per_chunk: 1,
             reply_words: None,
+            http2_max_concurrent_streams: Some(100),
         }
     }
 }

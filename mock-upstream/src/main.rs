@@ -25,6 +25,9 @@ struct Args {
     /// Make every reply exactly this many words long.
     #[arg(long)]
     reply_words: Option<usize>,
+    /// Concurrent HTTP/2 (h2c) streams per connection; 0 lifts the cap.
+    #[arg(long, default_value_t = 100)]
+    http2_max_streams: u32,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> ExitCode {
         chunk_delay: Duration::from_millis(args.chunk_delay_ms),
         words_per_chunk: args.words_per_chunk,
         reply_words: args.reply_words,
+        http2_max_concurrent_streams: Some(args.http2_max_streams).filter(|&n| n > 0),
     };
     tracing::info!(%addr, ?config, "mock-upstream listening");
     println!("http://{addr}");

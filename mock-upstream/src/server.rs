@@ -23,7 +23,7 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
 /// Connection tasks are owned by this future, so dropping it also cuts every open
 /// connection, in-flight streams included.
 pub async fn serve(listener: TcpListener, state: MockState) {
-    let app = router(state);
+    let app = router(state.clone());
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -33,12 +33,16 @@ pub async fn serve(listener: TcpListener, state: MockState) {
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%error, "set_nodelay failed");
                     }
+                    state.connection_accepted();
                     let app = app.clone();
+                    let max_streams = state.config().http2_max_concurrent_streams;
                     connections.spawn(async move {
                         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
                             app.clone().oneshot(request.map(Body::new))
                         });
-                        let served = auto::Builder::new(TokioExecutor::new())
+                        let mut builder = auto::Builder::new(TokioExecutor::new());
+                        builder.http2().max_concurrent_streams(max_streams);
+                        let served = builder
                             .serve_connection(TokioIo::new(stream), service)
                             .await;
                         if let Err(error) = served {

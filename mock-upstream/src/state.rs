@@ -64,6 +64,7 @@ struct Inner {
     object_seq: AtomicU64,
     // A watch channel rather than an atomic so tests can await a count.
     cancelled_streams: watch::Sender<usize>,
+    connections: AtomicU64,
 }
 
 impl MockState {
@@ -77,6 +78,7 @@ impl MockState {
                 request_seq: AtomicU64::new(0),
                 object_seq: AtomicU64::new(0),
                 cancelled_streams,
+                connections: AtomicU64::new(0),
             }),
         }
     }
@@ -94,6 +96,15 @@ impl MockState {
     /// Number of requests received so far (any path).
     pub fn call_count(&self) -> usize {
         self.lock_requests().len()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connection_count(&self) -> u64 {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn connection_accepted(&self) {
+        self.inner.connections.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Forgets recorded requests and zeroes the cancelled-stream counter.

@@ -29,14 +29,19 @@ struct Args {
     /// Audit to JetStream (a nats-server started here) instead of a JSONL file.
     #[arg(long)]
     audit_nats: bool,
+    /// The gateway's `upstream.http_version`: `http2` (h2c to the mock) models
+    /// api.anthropic.com, where TLS negotiates HTTP/2; `auto` is HTTP/1.1 over http://.
+    #[arg(long, default_value = "auto")]
+    upstream_http_version: String,
 }
 
 const GATEWAY_KEY: &str = "pcl_bench_key";
 
-fn gateway_config(upstream: &str, port: u16, audit: &str) -> String {
+fn gateway_config(upstream: &str, http_version: &str, port: u16, audit: &str) -> String {
     let hash = hex::encode(sha2::Sha256::digest(GATEWAY_KEY.as_bytes()));
     format!(
-        "listen = \"127.0.0.1:{port}\"\n[upstream]\nurl = \"{upstream}\"\n[log]\nlevel = \"warn\"\n\
+        "listen = \"127.0.0.1:{port}\"\n[upstream]\nurl = \"{upstream}\"\nhttp_version = \"{http_version}\"\n\
+         [log]\nlevel = \"warn\"\n\
          [[projects]]\nname = \"bench\"\ntenant = \"bench\"\n[[keys]]\nproject = \"bench\"\nhash = \"sha256:{hash}\"\n\
          [audit]\n{audit}"
     )
@@ -135,7 +140,9 @@ async fn main() -> Result<(), String> {
         (None, format!("jsonl_path = {:?}\n", dir.path().join("audit.jsonl")))
     };
     println!("audit: {}", if args.audit_nats { "JetStream (nats-server on loopback)" } else { "JSONL file" });
-    std::fs::write(&config_path, gateway_config(&mock_url, gateway_port, &audit)).map_err(|e| e.to_string())?;
+    println!("gateway to mock: upstream.http_version = {}", args.upstream_http_version);
+    let config = gateway_config(&mock_url, &args.upstream_http_version, gateway_port, &audit);
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
 
     let _mock = Service::spawn(
         "mock-upstream",

@@ -42,6 +42,20 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     pub response_header_timeout: Duration,
     pub idle_timeout: Duration,
+    pub http_version: HttpVersion,
+    pub max_streams_per_connection: usize,
+}
+
+/// Which HTTP version the gateway speaks to the upstream (`upstream.http_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpVersion {
+    /// HTTP/2 when TLS (ALPN) negotiates it, else HTTP/1.1.
+    #[default]
+    Auto,
+    Http1,
+    /// HTTP/2 always, with prior knowledge over plain `http://`.
+    Http2,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +146,9 @@ impl Config {
             if value == 0 {
                 return invalid(format!("{name} must be greater than 0"));
             }
+        }
+        if raw.upstream.max_streams_per_connection == 0 {
+            return invalid("upstream.max_streams_per_connection must be greater than 0".to_string());
         }
 
         let limits = Limits {
@@ -252,6 +269,8 @@ impl Config {
                 connect_timeout: Duration::from_millis(raw.upstream.connect_timeout_ms),
                 response_header_timeout: Duration::from_millis(raw.upstream.response_header_timeout_ms),
                 idle_timeout: Duration::from_millis(raw.upstream.idle_timeout_ms),
+                http_version: raw.upstream.http_version,
+                max_streams_per_connection: raw.upstream.max_streams_per_connection,
             },
             limits,
             auth: AuthConfig { key_headers, jwt },

@@ -51,6 +51,12 @@ pub struct RawUpstream {
     /// Longest silence allowed between two body chunks. There is deliberately no total
     /// timeout: a long stream is fine as long as it keeps moving (the API sends `ping`s).
     pub idle_timeout_ms: u64,
+    /// `auto` (HTTP/2 when TLS negotiates it, HTTP/1.1 over `http://`), `http1`, or
+    /// `http2` (also over `http://`, with prior knowledge, e.g. to a local sidecar).
+    pub http_version: super::HttpVersion,
+    /// Requests one upstream connection carries before the gateway opens another
+    /// (HTTP/2 servers cap concurrent streams per connection; 100 is the usual cap).
+    pub max_streams_per_connection: usize,
 }
 
 impl Default for RawUpstream {
@@ -60,6 +66,8 @@ impl Default for RawUpstream {
             connect_timeout_ms: 10_000,
             response_header_timeout_ms: 600_000,
             idle_timeout_ms: 300_000,
+            http_version: super::HttpVersion::Auto,
+            max_streams_per_connection: 100,
         }
     }
 }

@@ -19,6 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use portcullis_schemas::Decision;
 
 use crate::audit::SpoolFullMode;
@@ -31,6 +32,7 @@ use crate::ml::follow_up::FollowUp;
 use crate::ml::{self, MlMode, OnFailure};
 use crate::record::RequestRecord;
 use crate::state::AppState;
+use crate::upstream::LaneGuard;
 use observer::AuditObserver;
 use relay::RelayStream;
 
@@ -73,7 +75,7 @@ pub async fn handle(State(state): State<Arc<AppState>>, request: Request) -> Res
         Err(error) => Err(error),
     };
     let mut response = match result {
-        Ok(upstream) => relay(&config, upstream, record),
+        Ok((upstream, lane)) => relay(&config, upstream, lane, record),
         Err(error) => {
             let status = error.status_code().as_u16();
             record.finish_with_gateway_answer(status, decision_for(&error), error.to_string());
@@ -217,14 +219,15 @@ async fn forward(
     upstream_auth: UpstreamAuth,
     body: Bytes,
     record: &mut RequestRecord,
-) -> Result<reqwest::Response, GatewayError> {
+) -> Result<(reqwest::Response, LaneGuard), GatewayError> {
     let path = upstream_path(parts.uri.path());
     let url = match parts.uri.query() {
         Some(query) => format!("{}{}?{}", config.upstream.base_url, path, query),
         None => format!("{}{}", config.upstream.base_url, path),
     };
     let upstream_headers = headers::upstream_request_headers(&parts.headers, &upstream_auth);
-    let send = state.http.request(parts.method.clone(), url).headers(upstream_headers).body(body).send();
+    let (client, lane) = state.upstream.pick();
+    let send = client.request(parts.method.clone(), url).headers(upstream_headers).body(body).send();
     record.mark_forwarded();
     let response = match tokio::time::timeout(config.upstream.response_header_timeout, send).await {
         Ok(Ok(response)) => response,
@@ -240,11 +243,12 @@ async fn forward(
     };
     state.upstream_stats.responses.fetch_add(1, Ordering::Relaxed);
     record.mark_upstream_headers(response.status().as_u16());
-    Ok(response)
+    Ok((response, lane))
 }
 
 /// Stream the upstream response to the client; the observer finishes the record.
-fn relay(config: &Config, response: reqwest::Response, record: RequestRecord) -> Response {
+/// The request keeps its place on its upstream lane until the body is done.
+fn relay(config: &Config, response: reqwest::Response, lane: LaneGuard, record: RequestRecord) -> Response {
     let status = response.status();
     let response_headers = headers::client_response_headers(response.headers());
     let content_type = response_headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -252,8 +256,11 @@ fn relay(config: &Config, response: reqwest::Response, record: RequestRecord) ->
     let is_json = content_type.starts_with("application/json");
     let observer = Box::new(AuditObserver::new(record, status.as_u16(), is_sse, is_json));
     let expected_len = response.content_length();
-    let stream =
-        RelayStream::new(Box::pin(response.bytes_stream()), config.upstream.idle_timeout, is_sse, expected_len, observer);
+    let upstream = response.bytes_stream().map(move |chunk| {
+        let _holds_the_lane = &lane;
+        chunk
+    });
+    let stream = RelayStream::new(Box::pin(upstream), config.upstream.idle_timeout, is_sse, expected_len, observer);
 
     let mut out = Response::new(Body::from_stream(stream));
     *out.status_mut() = status;

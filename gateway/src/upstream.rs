@@ -1,0 +1,169 @@
+//! The upstream HTTP client: requests spread over several connection pools
+//! ("lanes") so that HTTP/2 streams never queue behind a full connection.
+//!
+//! reqwest (hyper-util's pool) multiplexes every request to one origin onto a
+//! single HTTP/2 connection and does not open a second one when the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS` is reached: the next request waits until a
+//! stream ends (hyperium/hyper#3623). Messages API streams last minutes, so a
+//! gateway carrying more concurrent streams than that limit would hold new
+//! requests back behind old ones. Each lane here is its own `reqwest::Client`
+//! (its own pool, so its own HTTP/2 connection); a request takes the lane with
+//! the fewest requests in flight, and a new lane is opened when every lane holds
+//! `max_streams_per_connection`. A request counts until its response body is
+//! dropped ([`LaneGuard`]).
+//!
+//! Over HTTP/1.1 a lane pools one connection per concurrent request as usual;
+//! the lanes then only split that pool. The HTTP version is
+//! `upstream.http_version`: `auto` (HTTP/2 when TLS negotiates it, as with
+//! api.anthropic.com; HTTP/1.1 over plain `http://`), `http1`, or `http2`
+//! (also over plain `http://`, with prior knowledge).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::config::{HttpVersion, UpstreamConfig};
+
+/// Lanes opened at most; with the default 100 streams each, 25,600 concurrent requests.
+const MAX_LANES: usize = 256;
+
+/// A pool of upstream clients; see the module docs.
+pub struct UpstreamClients {
+    lanes: Mutex<Vec<Lane>>,
+    settings: ClientSettings,
+}
+
+#[derive(Clone)]
+struct Lane {
+    client: reqwest::Client,
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// What every lane's client is built with.
+#[derive(Clone, Copy)]
+struct ClientSettings {
+    connect_timeout: Duration,
+    http_version: HttpVersion,
+    max_streams_per_lane: usize,
+}
+
+/// Holds one request's place on its lane until dropped (with the response body).
+pub struct LaneGuard(Arc<AtomicUsize>);
+
+impl Drop for LaneGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl UpstreamClients {
+    /// Builds the first lane, so a client that cannot be built fails at startup.
+    pub fn new(config: &UpstreamConfig) -> Result<UpstreamClients, String> {
+        let settings = ClientSettings {
+            connect_timeout: config.connect_timeout,
+            http_version: config.http_version,
+            max_streams_per_lane: config.max_streams_per_connection,
+        };
+        let first = settings.build_lane()?;
+        Ok(UpstreamClients { lanes: Mutex::new(vec![first]), settings })
+    }
+
+    /// The client for the next request and its place on that client's lane.
+    pub fn pick(&self) -> (reqwest::Client, LaneGuard) {
+        let mut lanes = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let least_busy = lanes.iter().min_by_key(|lane| lane.in_flight.load(Ordering::Relaxed)).cloned();
+        let lane = match least_busy {
+            Some(lane)
+                if lane.in_flight.load(Ordering::Relaxed) < self.settings.max_streams_per_lane
+                    || lanes.len() >= MAX_LANES =>
+            {
+                lane
+            }
+            _ => match self.settings.build_lane() {
+                Ok(lane) => {
+                    lanes.push(lane.clone());
+                    lane
+                }
+                // Cannot happen after the first lane was built with the same settings;
+                // if it does, the busiest-but-working lane is better than failing.
+                Err(error) => {
+                    tracing::warn!(%error, "upstream: no new lane");
+                    match lanes.first() {
+                        Some(lane) => lane.clone(),
+                        None => return self.fallback(),
+                    }
+                }
+            },
+        };
+        lane.in_flight.fetch_add(1, Ordering::Relaxed);
+        (lane.client, LaneGuard(lane.in_flight))
+    }
+
+    /// Lanes opened so far (for `/health` and tests).
+    pub fn lanes(&self) -> usize {
+        self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Upstream requests whose response is still being relayed.
+    pub fn in_flight(&self) -> usize {
+        let lanes = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        lanes.iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).sum()
+    }
+
+    fn fallback(&self) -> (reqwest::Client, LaneGuard) {
+        (reqwest::Client::new(), LaneGuard(Arc::new(AtomicUsize::new(1))))
+    }
+}
+
+impl ClientSettings {
+    fn build_lane(&self) -> Result<Lane, String> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            // A proxy relays redirects to its client; it never follows them itself.
+            .redirect(reqwest::redirect::Policy::none());
+        builder = match self.http_version {
+            HttpVersion::Auto => builder,
+            HttpVersion::Http1 => builder.http1_only(),
+            HttpVersion::Http2 => builder.http2_prior_knowledge(),
+        };
+        let client = builder.build().map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
+        Ok(Lane { client, in_flight: Arc::new(AtomicUsize::new(0)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clients(max_streams: usize) -> UpstreamClients {
+        let config = UpstreamConfig {
+            base_url: "http://127.0.0.1:1".into(),
+            connect_timeout: Duration::from_secs(1),
+            response_header_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            http_version: HttpVersion::Http2,
+            max_streams_per_connection: max_streams,
+        };
+        UpstreamClients::new(&config).unwrap()
+    }
+
+    #[test]
+    fn a_new_lane_opens_only_when_every_lane_is_full() {
+        let pool = clients(2);
+        let a = pool.pick();
+        let b = pool.pick();
+        assert_eq!(pool.lanes(), 1);
+        let c = pool.pick();
+        assert_eq!(pool.lanes(), 2);
+        drop((a, b));
+        // The first lane has room again: no third lane, and it is chosen (least busy).
+        let d = pool.pick();
+        let e = pool.pick();
+        assert_eq!(pool.lanes(), 2);
+        assert_eq!(pool.in_flight(), 3);
+        drop((c, d, e));
+        assert_eq!(pool.in_flight(), 0);
+    }
+}
