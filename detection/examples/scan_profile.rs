@@ -1,6 +1,7 @@
 //! Development aid: scans the benchmark's ~85 KB Claude-Code-shaped body (or a 1 MB
 //! adversarial input) uncached in a loop, for `valgrind --tool=callgrind` or a quick
-//! timing. `cargo run --release --example scan_profile -- [iterations] [adversarial-name]`.
+//! timing. `cargo run --release --example scan_profile -- [iterations] [adversarial-name]`;
+//! `SPLIT=500` cuts every segment into 500-byte ones (an input of many short segments).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,6 +18,11 @@ fn main() {
             common::segment(text)
         }
         None => portcullis_detection::extract_segments(&common::claude_code_body(12)),
+    };
+    // SPLIT=n: cut the text into segments of at most n bytes (many short segments).
+    let segs = match std::env::var("SPLIT").ok().and_then(|n| n.parse::<usize>().ok()) {
+        Some(n) => segs.iter().flat_map(|s| split(s, n.max(4))).collect(),
+        None => segs,
     };
     // ONLY=small (segments under 512 bytes) or a kind (`ToolResult`): profile just those.
     let segs: Vec<_> = match std::env::var("ONLY") {
@@ -51,6 +57,21 @@ fn main() {
         findings.len(),
         bytes as f64 / per_cpu.as_secs_f64() / 1e6
     );
+}
+
+/// `seg` cut into pieces of at most `n` bytes (at character boundaries).
+fn split(seg: &portcullis_detection::Segment, n: usize) -> Vec<portcullis_detection::Segment> {
+    let mut out = Vec::new();
+    let mut rest = seg.text.as_str();
+    while !rest.is_empty() {
+        let mut end = n.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push(portcullis_detection::Segment { origin: seg.origin.clone(), text: rest[..end].to_owned() });
+        rest = &rest[end..];
+    }
+    out
 }
 
 /// Time per segment (kind, length): shows the fixed cost of a small segment against the

@@ -152,6 +152,7 @@ mod finding;
 mod locate;
 pub mod normalize;
 mod policy;
+mod quick;
 mod scanner;
 mod segments;
 mod validators;
