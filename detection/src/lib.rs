@@ -149,6 +149,7 @@ mod catalogue;
 mod decode;
 mod error;
 mod finding;
+mod keyed_hash;
 mod locate;
 pub mod normalize;
 mod policy;
