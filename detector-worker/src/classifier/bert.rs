@@ -8,9 +8,11 @@
 //!   Linear runs as one 2-D matmul over `batch × seq` rows, with its weight
 //!   stored pre-transposed and contiguous;
 //! - the elementwise work around the matmuls runs as in-place fused kernels
-//!   ([`super::fused`]): bias + GELU, bias + residual + layer norm, and
-//!   scale + mask + softmax, with vectorised exp/erf instead of libm's scalar
-//!   calls;
+//!   ([`super::fused`]): bias + GELU and bias + residual + layer norm, with
+//!   vectorised exp/erf instead of libm's scalar calls;
+//! - attention (scores, scale + mask + softmax, times V) is one op over the
+//!   QKV output ([`super::attention`]): one task per window and head, no
+//!   split or transpose copies;
 //! - the attention mask is only added when the batch has padding (a single
 //!   window or equal lengths need none: same result, less work).
 //!
@@ -21,6 +23,7 @@ use candle_core::{DType, IndexOp, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder, embedding};
 use candle_transformers::models::bert::{Config, HiddenAct};
 
+use super::attention;
 use super::fused;
 use super::simd::Activation;
 
@@ -240,7 +243,7 @@ impl BertSequenceClassifier {
         };
         let scale = 1.0 / (self.head_size as f32).sqrt();
         for layer in &self.layers {
-            x = self.layer(layer, &x, batch, seq, mask.as_ref(), scale)?;
+            x = self.layer(layer, &x, batch, mask.as_ref(), scale)?;
         }
         let cls = x
             .reshape((batch, seq, self.hidden))?
@@ -255,29 +258,11 @@ impl BertSequenceClassifier {
         layer: &Layer,
         x: &Tensor,
         batch: usize,
-        seq: usize,
         mask: Option<&Tensor>,
         scale: f32,
     ) -> candle_core::Result<Tensor> {
-        let (heads, d) = (self.heads, self.head_size);
-        // (rows, 3h) -> (3, batch, heads, seq, d)
-        let qkv = layer
-            .qkv
-            .forward(x, None)?
-            .reshape((batch, seq, 3, heads, d))?
-            .permute((2, 0, 3, 1, 4))?
-            .contiguous()?;
-        let q = qkv.i(0)?.reshape((batch * heads, seq, d))?;
-        let k = qkv.i(1)?.reshape((batch * heads, seq, d))?;
-        let v = qkv.i(2)?.reshape((batch * heads, seq, d))?;
-        let probs = q.matmul(&k.t()?)?;
-        fused::softmax(&probs, scale, mask)?;
-        let context = probs
-            .matmul(&v)?
-            .reshape((batch, heads, seq, d))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((batch * seq, self.hidden))?;
+        let qkv = layer.qkv.forward(x, None)?;
+        let context = attention::attention(&qkv, batch, self.heads, mask, scale)?;
         let attended = layer.attention_out.forward(&context, x)?;
         let inner = layer.intermediate.forward(&attended, Some(self.act))?;
         layer.output.forward(&inner, &attended)

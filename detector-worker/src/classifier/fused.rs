@@ -4,8 +4,9 @@
 //! - [`bias_activation`]: `x ← act(x + bias)` (a Linear's bias, optionally
 //!   followed by GELU/ReLU);
 //! - [`residual_norm`]: `x ← LayerNorm(x + bias + residual)` (the end of both
-//!   BERT sublayers);
-//! - [`softmax`]: `scores ← softmax(scores · scale + mask)` per row.
+//!   BERT sublayers).
+//!
+//! (Scale + mask + softmax runs inside [`super::attention`].)
 //!
 //! The row kernels live in [`super::simd`]; here they are run on rayon's pool
 //! (the pool Candle's matmuls use, sized by `RAYON_NUM_THREADS`) in chunks of
@@ -13,7 +14,7 @@
 //! must be contiguous f32 on the CPU (the encoder only builds such).
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, InplaceOp1, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
+use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
 use super::simd::{self, Activation, NormParams, RowKernel};
@@ -41,15 +42,6 @@ pub(crate) fn residual_norm(
     x.inplace_op3(residual, params, &ResidualNorm(eps))
 }
 
-/// `scores ← softmax(scores · scale + mask)` over the last dimension.
-/// `scores`: `(batch · heads, queries, keys)`; `mask`: additive, `(batch, keys)`.
-pub(crate) fn softmax(scores: &Tensor, scale: f32, mask: Option<&Tensor>) -> Result<()> {
-    match mask {
-        Some(mask) => scores.inplace_op2(mask, &Softmax(scale)),
-        None => scores.inplace_op1(&Softmax(scale)),
-    }
-}
-
 struct BiasActivation(Option<Activation>);
 
 impl InplaceOp2 for BiasActivation {
@@ -65,8 +57,8 @@ impl InplaceOp2 for BiasActivation {
             bias,
             activation: self.0,
         };
-        for_row_chunks(x, bias.len(), |first_row, rows| {
-            simd::run_rows(kernel, first_row, rows, bias.len())
+        for_row_chunks(x, bias.len(), |_, rows| {
+            simd::run_rows(kernel, rows, bias.len())
         });
         Ok(())
     }
@@ -109,7 +101,6 @@ impl InplaceOp3 for ResidualNorm {
                     residual,
                     params: norm,
                 },
-                first_row,
                 rows,
                 hidden,
             )
@@ -118,71 +109,14 @@ impl InplaceOp3 for ResidualNorm {
     }
 }
 
-struct Softmax(f32);
-
-impl Softmax {
-    fn run(&self, scores: &mut [f32], layout: &Layout, mask: Option<&[f32]>) -> Result<()> {
-        let keys = last_dim(layout)?;
-        if layout.dims().len() != 3 {
-            candle_core::bail!(
-                "fused-softmax: (batch·heads, queries, keys) expected, got {:?}",
-                layout.dims()
-            );
-        }
-        if let Some(mask) = mask {
-            // One mask row of `keys` per batch item, shared by its heads and queries.
-            if mask.is_empty()
-                || !mask.len().is_multiple_of(keys)
-                || !scores.len().is_multiple_of(mask.len())
-            {
-                candle_core::bail!(
-                    "fused-softmax: mask of {} for scores {:?}",
-                    mask.len(),
-                    layout.dims()
-                );
-            }
-        }
-        let batch = mask.map_or(1, |m| m.len() / keys);
-        let rows_per_mask_row = scores.len() / keys / batch;
-        let kernel = RowKernel::Softmax {
-            scale: self.0,
-            mask,
-            rows_per_mask_row,
-        };
-        for_row_chunks(scores, keys, |first_row, rows| {
-            simd::run_rows(kernel, first_row, rows, keys)
-        });
-        Ok(())
-    }
-}
-
-impl InplaceOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "fused-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> Result<()> {
-        let scores = contiguous_mut(s, l, InplaceOp1::name(self))?;
-        self.run(scores, l, None)
-    }
-}
-
-impl InplaceOp2 for Softmax {
-    fn name(&self) -> &'static str {
-        "fused-masked-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout, m: &CpuStorage, ml: &Layout) -> Result<()> {
-        let scores = contiguous_mut(s, l, InplaceOp2::name(self))?;
-        let mask = contiguous(m, ml, InplaceOp2::name(self))?;
-        self.run(scores, l, Some(mask))
-    }
-}
-
 /// Runs `kernel(index of the first row, rows)` over `data` split into whole
 /// rows of `row_len`: on rayon's pool, a few chunks per thread, when `data` is
 /// large and there is more than one thread; in one call otherwise.
-fn for_row_chunks(data: &mut [f32], row_len: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
+pub(super) fn for_row_chunks(
+    data: &mut [f32],
+    row_len: usize,
+    kernel: impl Fn(usize, &mut [f32]) + Sync,
+) {
     let threads = rayon::current_num_threads();
     let rows = data.len() / row_len.max(1);
     if threads <= 1 || data.len() < PARALLEL_MIN_ELEMENTS || rows < 2 {
@@ -195,7 +129,11 @@ fn for_row_chunks(data: &mut [f32], row_len: usize, kernel: impl Fn(usize, &mut 
         .for_each(|(chunk, rows)| kernel(chunk * rows_per_chunk, rows));
 }
 
-fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(super) fn contiguous<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{op}: f32 tensor expected, got {:?}", storage.dtype());
     };

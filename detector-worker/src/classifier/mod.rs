@@ -10,6 +10,7 @@
 //! [`SUPPORTED_MODEL_TYPES`]): `bert` runs our own BERT encoder ([`bert`]),
 //! `deberta-v2` (DeBERTa-v2/v3, mDeBERTa) runs Candle's ([`deberta`]).
 
+mod attention;
 mod bert;
 mod deberta;
 mod fused;

@@ -16,18 +16,18 @@
 /// Partial results kept per reduction: one AVX2 register of f32.
 const LANES: usize = 8;
 
-/// Runs `f` compiled for AVX2+FMA (x86-64-v3) when the CPU supports it, as
-/// compiled for the baseline target otherwise. The loops must sit in an
-/// `#[inline(always)]` `call` (a closure body would be compiled out of line,
-/// for the baseline target), and the helpers they call must be
-/// `#[inline(always)]` too.
+/// Runs `op` compiled for AVX2+FMA (x86-64-v3), with its 8-lane registers,
+/// when the CPU supports it, as compiled for the baseline target (1-lane
+/// registers) otherwise. The loops must sit in an `#[inline(always)]` `call`
+/// or `with_simd` (a closure body would be compiled out of line, for the
+/// baseline target), and the helpers they call must be `#[inline(always)]` too.
 #[inline(always)]
-fn vectorized<F: pulp::NullaryFnOnce>(f: F) -> F::Output {
+pub(crate) fn vectorized<Op: pulp::WithSimd>(op: Op) -> Op::Output {
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
-        return simd.vectorize(f);
+        return pulp::Simd::vectorize(simd, op);
     }
-    f.call()
+    pulp::Simd::vectorize(pulp::Scalar::new(), op)
 }
 
 /// What [`run_rows`] does to each row.
@@ -44,21 +44,12 @@ pub(crate) enum RowKernel<'a> {
         residual: &'a [f32],
         params: NormParams<'a>,
     },
-    /// `row ← softmax(row · scale + mask row)`; mask row `i / rows_per_mask_row`
-    /// for chunk row `i`, counted from the tensor's first row.
-    Softmax {
-        scale: f32,
-        mask: Option<&'a [f32]>,
-        rows_per_mask_row: usize,
-    },
 }
 
-/// Applies `kernel` to each `row_len` row of `rows`, whose first row is row
-/// `first_row` of the tensor, vectorised for the CPU.
-pub(crate) fn run_rows(kernel: RowKernel<'_>, first_row: usize, rows: &mut [f32], row_len: usize) {
+/// Applies `kernel` to each `row_len` row of `rows`, vectorised for the CPU.
+pub(crate) fn run_rows(kernel: RowKernel<'_>, rows: &mut [f32], row_len: usize) {
     vectorized(Rows {
         kernel,
-        first_row,
         rows,
         row_len,
     });
@@ -66,7 +57,6 @@ pub(crate) fn run_rows(kernel: RowKernel<'_>, first_row: usize, rows: &mut [f32]
 
 struct Rows<'a, 'b> {
     kernel: RowKernel<'a>,
-    first_row: usize,
     rows: &'b mut [f32],
     row_len: usize,
 }
@@ -86,20 +76,6 @@ impl pulp::NullaryFnOnce for Rows<'_, '_> {
             RowKernel::ResidualNorm { residual, params } => {
                 for (row, residual) in rows.zip(residual.chunks_exact(self.row_len)) {
                     residual_norm_row(row, residual, &params);
-                }
-            }
-            RowKernel::Softmax {
-                scale,
-                mask,
-                rows_per_mask_row,
-            } => {
-                for (index, row) in rows.enumerate() {
-                    let mask_row = mask.and_then(|mask| {
-                        let start =
-                            (self.first_row + index) / rows_per_mask_row.max(1) * self.row_len;
-                        mask.get(start..start + self.row_len)
-                    });
-                    softmax_row(row, scale, mask_row);
                 }
             }
         }
@@ -343,16 +319,7 @@ mod tests {
         let mut mask = vec![0.0f32; 37];
         mask[30..].fill(f32::MIN);
         let mut row = scores.clone();
-        run_rows(
-            RowKernel::Softmax {
-                scale: 0.5,
-                mask: Some(&mask),
-                rows_per_mask_row: 1,
-            },
-            0,
-            &mut row,
-            37,
-        );
+        softmax_row(&mut row, 0.5, Some(&mask));
         let top = scores[..30]
             .iter()
             .map(|&s| f64::from(s) * 0.5)
@@ -394,7 +361,6 @@ mod tests {
                 residual: &residual,
                 params,
             },
-            0,
             &mut row,
             n,
         );
