@@ -5,6 +5,10 @@
 # prints a markdown table (best p50 over the repetitions).
 #
 #   benches/ml/run.sh [REPS]        # default 2; needs models/.venv-train (models/fetch.sh)
+#
+# CANDLE_BASELINE=path/to/older/candle_bench adds that binary to the
+# alternation (engine "candle-baseline"), so a change is measured against the
+# previous build under the same load rather than against an earlier run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 reps="${1:-2}"
@@ -18,6 +22,10 @@ export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.mmap_threshold=268435456:g
 : > "$out"
 for threads in 1 2; do
   for rep in $(seq "$reps"); do
+    if [ -n "${CANDLE_BASELINE:-}" ]; then
+      RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$CANDLE_BASELINE" \
+        | sed 's/"engine":"candle"/"engine":"candle-baseline"/' >> "$out"
+    fi
     RAYON_NUM_THREADS=$threads OMP_NUM_THREADS=$threads "$bench" >> "$out"
     OMP_NUM_THREADS=$threads "$python" benches/ml/torch_bench.py "$threads" 2>/dev/null >> "$out"
   done
