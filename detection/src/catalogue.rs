@@ -93,7 +93,9 @@ pub(crate) enum Locate {
     /// [`Locate::Digits`]: dates, version strings and `127.0.0.1:8080` open no window.
     Phone,
     /// Every match is inside a run of hex digits and colons; only runs with two colons
-    /// and a digit can yield a (valid) finding.
+    /// and a digit can yield a (valid) finding. The validator must reject a match with a
+    /// hex digit or colon beside it (a finding is then a whole run): runs it rejects
+    /// whole are not searched.
     HexColonRuns,
 }
 

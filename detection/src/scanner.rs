@@ -50,7 +50,7 @@ pub const MAX_FINDINGS_PER_DETECTOR: usize = 64;
 /// A letter-spaced run has at least this many letters (`i g n o`).
 const SPACED_MIN_LETTERS: usize = 4;
 /// Gate hits that open nothing new before a gate set gives up and opens all its detectors.
-const MAX_IDLE_GATE_HITS: usize = 32;
+const MAX_IDLE_GATE_HITS: usize = 8;
 /// Encoded runs shorter than this are not decoded.
 const ENCODED_MIN_LEN: usize = 24;
 
@@ -314,7 +314,7 @@ impl Scanner {
                 confidence: f.confidence,
                 segment: origin.clone(),
                 span: f.span.clone(),
-                redacted: f.redacted.to_string(),
+                redacted: String::from(&*f.redacted),
                 transform: f.transform,
             });
         }
@@ -434,7 +434,15 @@ impl Scanner {
             Locate::IbanStart { max_len } => Some(locate::iban_windows(view.text, view.digits(), max_len)),
             Locate::Phone => Some(locate::phone_windows(view.text, view.digits())),
             Locate::DigitDots { dots, max_len } => Some(locate::digit_dot_windows(view.text, view.digits(), dots, max_len)),
-            Locate::HexColonRuns => Some(locate::hex_colon_runs(view.text)),
+            // The validator rejects a match with a hex digit, colon or letter next to it, so
+            // a finding is a whole run: a run it rejects as a whole (`a::b::1`, `4::`) holds
+            // none and its regex search is skipped.
+            Locate::HexColonRuns => Some(
+                locate::hex_colon_runs(view.text)
+                    .into_iter()
+                    .filter(|r| def.validate.is_none_or(|check| check(view.text, r.clone(), def.confidence).is_some()))
+                    .collect(),
+            ),
         }
     }
 
@@ -519,16 +527,40 @@ fn is_instruction_detector(def: &DetectorDef) -> bool {
 /// Renders a match without its secret part.
 fn redact(style: Redact, matched: &str) -> String {
     match style {
-        Redact::Full => format!("[REDACTED {} bytes]", matched.len()),
+        Redact::Full => {
+            // Built by hand, not `format!`: text full of short matches (a dotted quad
+            // every 16 bytes) pays this once per finding.
+            let mut out = String::with_capacity(32);
+            out.push_str("[REDACTED ");
+            push_decimal(&mut out, matched.len());
+            out.push_str(" bytes]");
+            out
+        }
         Redact::Prefixes(prefixes) => match prefixes.iter().find(|p| matched.starts_with(*p)) {
-            Some(p) => format!("{p}…[REDACTED]"),
+            Some(p) => [p, "…[REDACTED]"].concat(),
             None => "[REDACTED]".to_owned(),
         },
         Redact::Leading(n) => match matched.get(..n) {
-            Some(p) if matched.len() > n => format!("{p}…[REDACTED]"),
+            Some(p) if matched.len() > n => [p, "…[REDACTED]"].concat(),
             _ => "[REDACTED]".to_owned(),
         },
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// Merges overlapping findings of the same detector (e.g. found both in the plain and the
@@ -688,6 +720,16 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        // Runs the IPv6 validator rejects whole are skipped: no finding is lost.
+        fn hex_colon_text_finds_the_same(text in "([0-9]{1,4}|[a-fA-F]{1,4}|:{1,3}|[.g_ ]|fe80::1|::ffff:1.2.3.4){0,24}") {
+            let s = scanner();
+            proptest::prop_assert_eq!(located(s, SourceKind::ToolResult, &text), reference(s, SourceKind::ToolResult, &text));
+        }
+    }
+
+    proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         #[test]
         fn random_text_finds_the_same(text in "([0-9]{1,5}|[A-Z]{1,3}|[a-f]{1,3}|[ .:()+\\-@_=/\\n]|ignore|previous|instructions|you are|DAN|mode|sk-|AKIA|Human|System|\u{e9}){0,40}") {
@@ -734,6 +776,19 @@ mod tests {
             v.push(piece.to_string());
         }
         v
+    }
+
+    #[test]
+    fn redactions_read_as_before() {
+        for n in [0, 1, 7, 9, 10, 99, 100, 12345, usize::MAX] {
+            let mut out = String::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string());
+        }
+        assert_eq!(redact(Redact::Full, "10.0.0.1"), "[REDACTED 8 bytes]");
+        assert_eq!(redact(Redact::Prefixes(&["sk-ant-"]), "sk-ant-abc"), "sk-ant-…[REDACTED]");
+        assert_eq!(redact(Redact::Leading(3), "abcdef"), "abc…[REDACTED]");
+        assert_eq!(redact(Redact::Leading(3), "abc"), "[REDACTED]");
     }
 
     #[test]

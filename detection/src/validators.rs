@@ -157,8 +157,9 @@ pub(crate) fn ipv4(text: &str, r: Range<usize>, conf: f32) -> Validated {
     {
         return None;
     }
-    let octets: Vec<u8> = text[r.clone()].split('.').filter_map(|o| o.parse().ok()).collect();
-    let [a, b, ..] = octets[..] else { return None };
+    // The first two octets that parse (no allocation: this runs once per dotted quad).
+    let mut octets = text[r.clone()].split('.').filter_map(|o| o.parse::<u8>().ok());
+    let (Some(a), Some(b)) = (octets.next(), octets.next()) else { return None };
     let reserved = a == 0 || a == 127 || a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168);
     Some((r, if reserved { conf.min(0.4) } else { conf }))
 }
@@ -172,11 +173,41 @@ pub(crate) fn ipv6(text: &str, r: Range<usize>, conf: f32) -> Validated {
         return None;
     }
     let s = &text[r.clone()];
-    let groups = s.split(':').filter(|g| !g.is_empty()).count();
-    if groups < 2 || !s.bytes().any(|b| b.is_ascii_digit()) || s.parse::<Ipv6Addr>().is_err() {
+    let shape = Ipv6Shape::of(s.as_bytes());
+    // More than one `::` never parses: rejecting it first spares the parser the
+    // `a::b::1` runs that code and hostile text are full of.
+    if shape.groups < 2 || !shape.digit || shape.double_colons > 1 || s.parse::<Ipv6Addr>().is_err() {
         return None;
     }
     Some((r, conf))
+}
+
+/// What [`ipv6`] checks before parsing, counted in one pass.
+struct Ipv6Shape {
+    /// Non-empty groups between colons.
+    groups: usize,
+    /// Positions where `::` starts (`:::` counts twice).
+    double_colons: usize,
+    digit: bool,
+}
+
+impl Ipv6Shape {
+    fn of(s: &[u8]) -> Ipv6Shape {
+        let mut shape = Ipv6Shape { groups: 0, double_colons: 0, digit: false };
+        let mut prev = b':';
+        for (i, &b) in s.iter().enumerate() {
+            if b == b':' {
+                if s.get(i + 1) == Some(&b':') {
+                    shape.double_colons += 1;
+                }
+            } else if prev == b':' {
+                shape.groups += 1;
+            }
+            shape.digit |= b.is_ascii_digit();
+            prev = b;
+        }
+        shape
+    }
 }
 
 /// Emails: skips `noreply@` style addresses, which tools put in commit trailers.
@@ -275,8 +306,8 @@ pub(crate) fn html_comment_instruction(text: &str, r: Range<usize>, conf: f32) -
     let limit = (limit..=text.len()).find(|&i| text.is_char_boundary(i)).unwrap_or(text.len());
     let tail = &text[r.end..limit];
     // Look only up to the next comment opener: keeps a run of `<!--` linear overall.
-    let tail = tail.find("<!--").map_or(tail, |i| &tail[..i]);
-    let close = tail.find("-->").map_or(r.end + tail.len(), |i| r.end + i + 3);
+    let tail = find_literal(tail, "<!--").map_or(tail, |i| &tail[..i]);
+    let close = find_literal(tail, "-->").map_or(r.end + tail.len(), |i| r.end + i + 3);
     const CUES: [&str; 14] = [
         "instruction", "ignore", "assistant", " ai ", "ai:", "you must", "you should", "system prompt",
         "do not tell", "don't tell", "exfiltrate", "execute", "run the following", "send the",
@@ -290,9 +321,62 @@ pub(crate) fn html_comment_instruction(text: &str, r: Range<usize>, conf: f32) -
     CUES.iter().any(|c| body.contains(c)).then_some((r.start..close, conf))
 }
 
+/// `hay.find(needle)` for a short needle that starts with an ASCII byte, by a memchr for
+/// that byte: `str::find` with a string builds a two-way searcher per call, which cost
+/// more than the search itself once per `<!--` in text full of them.
+fn find_literal(hay: &str, needle: &str) -> Option<usize> {
+    let first = char::from(*needle.as_bytes().first().filter(|b| b.is_ascii())?);
+    let mut at = 0;
+    while let Some(i) = hay.get(at..).and_then(|rest| rest.find(first)) {
+        if hay.get(at + i..).is_some_and(|rest| rest.starts_with(needle)) {
+            return Some(at + i);
+        }
+        at += i + 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        // The one-pass shape check rejects exactly what the split count, digit test and
+        // parser rejected.
+        fn ipv6_shape_check_changes_nothing(s in "[0-9a-fA-F:.x]{0,24}") {
+            let groups = s.split(':').filter(|g| !g.is_empty()).count();
+            let old = groups >= 2 && s.bytes().any(|b| b.is_ascii_digit()) && s.parse::<Ipv6Addr>().is_ok();
+            let text = format!(" {s} ");
+            proptest::prop_assert_eq!(ipv6(&text, 1..1 + s.len(), 0.5).is_some(), old);
+        }
+
+        #[test]
+        // What `Locate::HexColonRuns` relies on: a match with a hex digit or colon beside
+        // it is never an address.
+        fn ipv6_rejects_a_match_inside_a_longer_run(s in "[0-9a-f:]{2,20}", before in "[0-9a-fA-F:]", after in "[0-9a-fA-F:]") {
+            let text = format!("{before}{s} {s}{after}");
+            proptest::prop_assert!(ipv6(&text, 1..1 + s.len(), 0.5).is_none());
+            proptest::prop_assert!(ipv6(&text, s.len() + 2..2 * s.len() + 2, 0.5).is_none());
+        }
+
+        #[test]
+        fn find_literal_is_str_find(hay in "[<!\\-a ]{0,30}", needle in proptest::sample::select(vec!["<!--", "-->", "a"])) {
+            proptest::prop_assert_eq!(find_literal(&hay, needle), hay.find(needle));
+        }
+
+        #[test]
+        fn ipv4_reads_the_first_two_octets(s in "[0-9.]{0,20}") {
+            let octets: Vec<u8> = s.split('.').filter_map(|o| o.parse().ok()).collect();
+            let want = match octets[..] {
+                [a, b, ..] => Some(a == 0 || a == 127 || a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168)),
+                _ => None,
+            };
+            let text = format!(" {s} ");
+            let got = ipv4(&text, 1..1 + s.len(), 0.7).map(|(_, c)| c < 0.7);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     #[test]
     fn luhn() {
