@@ -71,13 +71,15 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
                 let mut stopping = stopping_rx.clone();
                 tokio::spawn(async move {
                     let (http1_builder, auto_builder) = &*builders;
-                    let http1 = tokio::select! {
-                        http1 = is_http1(&stream) => http1,
+                    let opening = tokio::select! {
+                        opening = Opening::of(&stream, HEADER_READ_TIMEOUT) => opening,
                         // A connection that has not sent a byte yet is idle: close it.
                         _ = stopping.wait_for(|stopping| *stopping) => return,
                     };
-                    let result = if http1 {
+                    let result = if opening == Opening::Http1 {
                         watcher.watch(http1_builder.serve_connection(TokioIo::new(stream), service)).await.map_err(Into::into)
+                    } else if opening == Opening::Silent {
+                        return;
                     } else {
                         // Boxed so that the task is sized for the HTTP/1 connection it
                         // almost always serves, not for the larger auto/HTTP/2 one.
@@ -102,14 +104,58 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
     Ok(())
 }
 
-/// Whether the connection's first bytes are an HTTP/1 request line rather than the h2c
-/// preface (`PRI * HTTP/2.0`). Waits for the first bytes up to the header read timeout;
-/// anything undecided (silence, fewer than three bytes so far) goes to the auto builder,
-/// which reads on and applies its own timeout.
-async fn is_http1(stream: &TcpStream) -> bool {
-    let mut first = [0u8; 3];
-    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await {
-        Ok(Ok(3)) => &first != b"PRI",
-        _ => false,
+/// What a connection's first bytes say, read without consuming them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// An HTTP/1 request line (not the h2c preface `PRI * HTTP/2.0`).
+    Http1,
+    /// The h2c preface, or fewer than three bytes so far: the auto builder reads on
+    /// and applies its own timeout.
+    Undecided,
+    /// Closed, or not a byte within the header read timeout: closed at once rather
+    /// than handed to the auto builder, which would wait as long again.
+    Silent,
+}
+
+impl Opening {
+    async fn of(stream: &TcpStream, wait: Duration) -> Opening {
+        let mut first = [0u8; 3];
+        match tokio::time::timeout(wait, stream.peek(&mut first)).await {
+            Ok(Ok(3)) if &first != b"PRI" => Opening::Http1,
+            Ok(Ok(0) | Err(_)) | Err(_) => Opening::Silent,
+            Ok(Ok(_)) => Opening::Undecided,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// The server side of a fresh loopback connection after the client sent `bytes`
+    /// (and closed, when `close`).
+    async fn opening_after(bytes: &[u8], close: bool) -> Opening {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        client.write_all(bytes).await.unwrap();
+        if close {
+            client.shutdown().await.unwrap();
+        }
+        // Let the bytes cross loopback before peeking.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Opening::of(&server, Duration::from_millis(200)).await
+    }
+
+    #[tokio::test]
+    async fn openings_are_told_apart_by_their_first_bytes() {
+        assert_eq!(opening_after(b"POST /v1/messages HTTP/1.1\r\n", false).await, Opening::Http1);
+        assert_eq!(opening_after(b"PRI * HTTP/2.0\r\n", false).await, Opening::Undecided);
+        assert_eq!(opening_after(b"PO", false).await, Opening::Undecided);
+        // Nothing within the wait, or closed before a byte: closed at once.
+        assert_eq!(opening_after(b"", false).await, Opening::Silent);
+        assert_eq!(opening_after(b"", true).await, Opening::Silent);
     }
 }
