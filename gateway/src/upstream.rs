@@ -7,9 +7,11 @@
 //! stream ends (hyperium/hyper#3623). Messages API streams last minutes, so a
 //! gateway carrying more concurrent streams than that limit would hold new
 //! requests back behind old ones. Each lane here is its own `reqwest::Client`
-//! (its own pool, so its own HTTP/2 connection); a request takes the lane with
-//! the fewest requests in flight, and a new lane is opened when every lane holds
-//! `max_streams_per_connection`. A request counts until its response body is
+//! (its own pool, so its own HTTP/2 connection); a request takes the first lane
+//! with room, and a new lane is opened when every lane holds
+//! `max_streams_per_connection`. Filling lanes in order keeps traffic on as few
+//! connections as the load needs, so after a burst the later lanes go idle and
+//! their connections time out. A request counts until its response body is
 //! dropped ([`LaneGuard`]).
 //!
 //! The HTTP version is `upstream.http_version`: `auto` (HTTP/2 when TLS
@@ -78,30 +80,27 @@ impl UpstreamClients {
     /// The client for the next request and its place on that client's lane.
     pub fn pick(&self) -> (reqwest::Client, LaneGuard) {
         let mut lanes = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let least_busy = lanes.iter().min_by_key(|lane| lane.in_flight.load(Ordering::Relaxed)).cloned();
-        let lane = match least_busy {
-            Some(lane)
-                if lane.in_flight.load(Ordering::Relaxed) < self.settings.max_streams_per_lane
-                    || lanes.len() >= MAX_LANES =>
-            {
-                lane
-            }
-            _ => match self.settings.build_lane() {
+        let max = self.settings.max_streams_per_lane;
+        let with_room = lanes.iter().find(|lane| lane.in_flight.load(Ordering::Relaxed) < max).cloned();
+        let lane = match with_room {
+            Some(lane) => Some(lane),
+            None if lanes.len() >= MAX_LANES => least_busy(&lanes),
+            // Built under the lock: rare (a lane per `max` concurrent requests), and two
+            // requests arriving together must not both open one.
+            None => match self.settings.build_lane() {
                 Ok(lane) => {
                     lanes.push(lane.clone());
-                    lane
+                    Some(lane)
                 }
-                // Cannot happen after the first lane was built with the same settings;
-                // if it does, the busiest-but-working lane is better than failing.
+                // Cannot happen once the first lane was built with the same settings; if
+                // it does, an existing lane over its share is better than failing.
                 Err(error) => {
                     tracing::warn!(%error, "upstream: no new lane");
-                    match lanes.first() {
-                        Some(lane) => lane.clone(),
-                        None => return self.fallback(),
-                    }
+                    least_busy(&lanes)
                 }
             },
         };
+        let Some(lane) = lane else { return self.fallback() };
         lane.in_flight.fetch_add(1, Ordering::Relaxed);
         (lane.client, LaneGuard(lane.in_flight))
     }
@@ -120,6 +119,10 @@ impl UpstreamClients {
     fn fallback(&self) -> (reqwest::Client, LaneGuard) {
         (reqwest::Client::new(), LaneGuard(Arc::new(AtomicUsize::new(1))))
     }
+}
+
+fn least_busy(lanes: &[Lane]) -> Option<Lane> {
+    lanes.iter().min_by_key(|lane| lane.in_flight.load(Ordering::Relaxed)).cloned()
 }
 
 impl ClientSettings {
@@ -178,11 +181,14 @@ mod tests {
         let c = pool.pick();
         assert_eq!(pool.lanes(), 2);
         drop((a, b));
-        // The first lane has room again: no third lane, and it is chosen (least busy).
+        // The first lane has room again: no third lane, and it is filled first.
         let d = pool.pick();
         let e = pool.pick();
         assert_eq!(pool.lanes(), 2);
         assert_eq!(pool.in_flight(), 3);
+        let per_lane: Vec<usize> =
+            pool.lanes.lock().unwrap().iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).collect();
+        assert_eq!(per_lane, [2, 1], "d and e went to the first lane");
         drop((c, d, e));
         assert_eq!(pool.in_flight(), 0);
     }
