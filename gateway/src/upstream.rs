@@ -66,7 +66,8 @@ impl UpstreamClients {
         let may_speak_http2 = match config.http_version {
             HttpVersion::Http1 => false,
             HttpVersion::Http2 => true,
-            HttpVersion::Auto => config.base_url.starts_with("https:"),
+            // TLS may negotiate HTTP/2 (`HTTPS://` too: the scheme is case-insensitive).
+            HttpVersion::Auto => reqwest::Url::parse(&config.base_url).is_ok_and(|url| url.scheme() == "https"),
         };
         let settings = ClientSettings {
             connect_timeout: config.connect_timeout,
@@ -161,13 +162,13 @@ mod tests {
 
     #[test]
     fn http1_only_upstreams_keep_one_lane() {
-        for (url, version) in [("http://127.0.0.1:1", HttpVersion::Auto), ("https://example.com", HttpVersion::Http1)] {
+        for (url, version) in [("HTTP://127.0.0.1:1", HttpVersion::Auto), ("https://example.com", HttpVersion::Http1)] {
             let pool = clients(url, version, 2);
             let held: Vec<_> = (0..5).map(|_| pool.pick()).collect();
             assert_eq!((pool.lanes(), pool.in_flight()), (1, 5), "{url} {version:?}");
             drop(held);
         }
-        let pool = clients("https://example.com", HttpVersion::Auto, 2);
+        let pool = clients("HTTPS://example.com", HttpVersion::Auto, 2);
         let _held: Vec<_> = (0..5).map(|_| pool.pick()).collect();
         assert_eq!(pool.lanes(), 3, "auto over https may negotiate HTTP/2");
     }
