@@ -76,14 +76,16 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
                         // A connection that has not sent a byte yet is idle: close it.
                         _ = stopping.wait_for(|stopping| *stopping) => return,
                     };
-                    let result = if opening == Opening::Http1 {
-                        watcher.watch(http1_builder.serve_connection(TokioIo::new(stream), service)).await.map_err(Into::into)
-                    } else if opening == Opening::Silent {
-                        return;
-                    } else {
+                    let result = match opening {
+                        Opening::Silent => return,
+                        Opening::Http1 => {
+                            watcher.watch(http1_builder.serve_connection(TokioIo::new(stream), service)).await.map_err(Into::into)
+                        }
                         // Boxed so that the task is sized for the HTTP/1 connection it
                         // almost always serves, not for the larger auto/HTTP/2 one.
-                        Box::pin(watcher.watch(auto_builder.serve_connection_with_upgrades(TokioIo::new(stream), service))).await
+                        Opening::Undecided => {
+                            Box::pin(watcher.watch(auto_builder.serve_connection_with_upgrades(TokioIo::new(stream), service))).await
+                        }
                     };
                     if let Err(e) = result {
                         tracing::debug!(error = %e, "connection ended with an error");

@@ -33,7 +33,10 @@ const MAX_LANES: usize = 256;
 
 /// A pool of upstream clients; see the module docs.
 pub struct UpstreamClients {
-    lanes: Mutex<Vec<Lane>>,
+    /// Built at start, so there is always a lane to fall back on.
+    first: Lane,
+    /// Lanes opened under load, in order.
+    more: Mutex<Vec<Lane>>,
     settings: ClientSettings,
 }
 
@@ -75,55 +78,64 @@ impl UpstreamClients {
             max_streams_per_lane: if may_speak_http2 { config.max_streams_per_connection } else { usize::MAX },
         };
         let first = settings.build_lane()?;
-        Ok(UpstreamClients { lanes: Mutex::new(vec![first]), settings })
+        Ok(UpstreamClients { first, more: Mutex::new(Vec::new()), settings })
     }
 
     /// The client for the next request and its place on that client's lane.
     pub fn pick(&self) -> (reqwest::Client, LaneGuard) {
-        let mut lanes = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut more = self.lock_more();
         let max = self.settings.max_streams_per_lane;
-        let with_room = lanes.iter().find(|lane| lane.in_flight.load(Ordering::Relaxed) < max).cloned();
-        let lane = match with_room {
-            Some(lane) => Some(lane),
-            None if lanes.len() >= MAX_LANES => least_busy(&lanes),
+        let lanes = || std::iter::once(&self.first).chain(more.iter());
+        let lane = match lanes().find(|lane| lane.load() < max) {
+            Some(lane) => lane.clone(),
+            None if 1 + more.len() >= MAX_LANES => least_busy(&self.first, &more),
             // Built under the lock: rare (a lane per `max` concurrent requests), and two
             // requests arriving together must not both open one.
             None => match self.settings.build_lane() {
                 Ok(lane) => {
-                    lanes.push(lane.clone());
-                    Some(lane)
+                    more.push(lane.clone());
+                    lane
                 }
                 // Cannot happen once the first lane was built with the same settings; if
                 // it does, an existing lane over its share is better than failing.
                 Err(error) => {
                     tracing::warn!(%error, "upstream: no new lane");
-                    least_busy(&lanes)
+                    least_busy(&self.first, &more)
                 }
             },
         };
-        let Some(lane) = lane else { return self.fallback() };
         lane.in_flight.fetch_add(1, Ordering::Relaxed);
         (lane.client, LaneGuard(lane.in_flight))
     }
 
     /// Lanes opened so far (for `/health` and tests).
     pub fn lanes(&self) -> usize {
-        self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        1 + self.lock_more().len()
     }
 
     /// Upstream requests whose response is still being relayed.
     pub fn in_flight(&self) -> usize {
-        let lanes = self.lanes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        lanes.iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).sum()
+        self.in_flight_per_lane().iter().sum()
     }
 
-    fn fallback(&self) -> (reqwest::Client, LaneGuard) {
-        (reqwest::Client::new(), LaneGuard(Arc::new(AtomicUsize::new(1))))
+    fn in_flight_per_lane(&self) -> Vec<usize> {
+        let more = self.lock_more();
+        std::iter::once(&self.first).chain(more.iter()).map(Lane::load).collect()
+    }
+
+    fn lock_more(&self) -> std::sync::MutexGuard<'_, Vec<Lane>> {
+        self.more.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-fn least_busy(lanes: &[Lane]) -> Option<Lane> {
-    lanes.iter().min_by_key(|lane| lane.in_flight.load(Ordering::Relaxed)).cloned()
+impl Lane {
+    fn load(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+fn least_busy(first: &Lane, more: &[Lane]) -> Lane {
+    more.iter().fold(first, |best, lane| if lane.load() < best.load() { lane } else { best }).clone()
 }
 
 impl ClientSettings {
@@ -187,9 +199,7 @@ mod tests {
         let e = pool.pick();
         assert_eq!(pool.lanes(), 2);
         assert_eq!(pool.in_flight(), 3);
-        let per_lane: Vec<usize> =
-            pool.lanes.lock().unwrap().iter().map(|lane| lane.in_flight.load(Ordering::Relaxed)).collect();
-        assert_eq!(per_lane, [2, 1], "d and e went to the first lane");
+        assert_eq!(pool.in_flight_per_lane(), [2, 1], "d and e went to the first lane");
         drop((c, d, e));
         assert_eq!(pool.in_flight(), 0);
     }

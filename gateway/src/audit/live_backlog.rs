@@ -15,9 +15,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 /// Copies kept at most; the oldest are dropped first.
-pub(super) const MAX_EVENTS: usize = 1_000;
+const MAX_EVENTS: usize = 1_000;
 /// Copies older than this are dropped instead of sent.
-pub(super) const MAX_AGE: Duration = Duration::from_secs(60);
+const MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Live copies waiting for the connection, oldest first.
 #[derive(Default)]

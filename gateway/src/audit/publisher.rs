@@ -206,20 +206,22 @@ impl Publisher {
                 return;
             }
         };
-        if !connected {
+        if connected {
+            self.send_live(subject, json).await;
+        } else {
             self.live_backlog.push(subject, json);
-            return;
-        }
-        if let Err(err) = self.client.publish(subject, json).await {
-            tracing::debug!(%err, "audit: live event not published");
         }
     }
 
     async fn send_live_backlog(&mut self) {
         for (subject, json) in self.live_backlog.drain_fresh() {
-            if let Err(err) = self.client.publish(subject, json).await {
-                tracing::debug!(%err, "audit: live event not published");
-            }
+            self.send_live(subject, json).await;
+        }
+    }
+
+    async fn send_live(&mut self, subject: String, json: Bytes) {
+        if let Err(err) = self.client.publish(subject, json).await {
+            tracing::debug!(%err, "audit: live event not published");
         }
     }
 
