@@ -23,6 +23,10 @@ use crate::engine::{Engine, EngineStats, SubmitError};
 use crate::model_info::ModelInfo;
 use crate::{Classifier, WorkerError};
 
+/// How long start-up waits for the server to confirm the subscriptions; a
+/// healthy local server answers in well under a millisecond.
+const SUBSCRIPTION_CONFIRM_WAIT: Duration = Duration::from_secs(10);
+
 /// What responses say about the model: identity and label names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedModel {
@@ -110,11 +114,11 @@ pub async fn start_worker(
         .subscribe(nats.health_subject.clone())
         .await
         .map_err(|e| WorkerError::Nats(format!("subscribe {}: {e}", nats.health_subject)))?;
-    // The server has the subscriptions once it answered the flush's PING.
-    client
-        .flush()
+    // `flush` alone does not mean the server has read the SUBs; a request
+    // published meanwhile would get "no responders" (see `portcullis_schemas::nats`).
+    portcullis_schemas::nats::server_has_subscriptions(&client, SUBSCRIPTION_CONFIRM_WAIT)
         .await
-        .map_err(|e| WorkerError::Nats(format!("flush: {e}")))?;
+        .map_err(|e| WorkerError::Nats(format!("confirming subscriptions: {e}")))?;
 
     let worker_id = Uuid::now_v7().to_string();
     let (stop_tx, stop_rx) = oneshot::channel();

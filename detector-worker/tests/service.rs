@@ -19,6 +19,7 @@ use detector_worker::{
     Classifier, Engine, EngineSettings, ModelInfo, ServedModel, WorkerHandle, start_worker,
 };
 use ml::{MlClient, MlError};
+use portcullis_schemas::nats::server_has_subscriptions;
 use portcullis_schemas::{DetectRequest, DetectResponse, DetectSegment, DetectStatus};
 use test_support::NatsServer;
 use uuid::Uuid;
@@ -292,7 +293,7 @@ async fn client_timeout_is_honoured() {
     // timeout can end it.
     let nc = async_nats::connect(nats.url()).await.unwrap();
     let _silent = nc.subscribe("detect.silent").await.unwrap();
-    nc.flush().await.unwrap();
+    server_has_subscriptions(&nc, Duration::from_secs(10)).await.unwrap();
     let client = MlClient::connect(&nats.url()).await.unwrap().with_subject("detect.silent");
     let timeout = Duration::from_millis(200);
     let started = Instant::now();

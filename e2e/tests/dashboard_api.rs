@@ -6,6 +6,7 @@
 mod dashboard_stack;
 
 use dashboard_stack::*;
+use portcullis_schemas::nats::server_has_subscriptions;
 use serde_json::Value;
 
 async fn get(stack: &DashboardStack, path: &str, bearer: Option<&str>) -> (u16, Value) {
@@ -150,7 +151,7 @@ async fn live_stream_delivers_events_and_ends_when_the_gateway_shuts_down() {
     // A direct subscriber too, so a failure says whether the event was published at all.
     let direct = async_nats::connect(stack.nats.url()).await.unwrap();
     let mut published = direct.subscribe("live.events.>").await.unwrap();
-    direct.flush().await.unwrap();
+    server_has_subscriptions(&direct, std::time::Duration::from_secs(10)).await.unwrap();
     assert_eq!(stack.send(RESEARCH_KEY, "sess-live", EMAIL_TEXT).await, 200);
     tokio::time::timeout(guard, async {
         while !received.contains("event: event") {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use portcullis_gateway::audit::spool::{Spool, SpoolRecord};
 use portcullis_gateway::audit::{AuditConfig, AuditMode, AuditSink, SpoolFullMode};
+use portcullis_schemas::nats::server_has_subscriptions;
 use portcullis_schemas::{Decision, SecurityEvent};
 use test_support::NatsServer;
 
@@ -83,7 +84,7 @@ async fn events_are_published_to_jetstream_with_live_copies() {
     let dir = tempfile::tempdir().unwrap();
     let live_client = async_nats::connect(nats.url()).await.unwrap();
     let mut live = live_client.subscribe("live.events.>").await.unwrap();
-    live_client.flush().await.unwrap();
+    server_has_subscriptions(&live_client, Duration::from_secs(10)).await.unwrap();
     let sink = AuditSink::start(&nats_config(&nats.url(), dir.path())).await.unwrap();
     for i in 0..500 {
         sink.record(event(i)).unwrap();

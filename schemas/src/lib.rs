@@ -15,6 +15,7 @@ mod content;
 mod error;
 mod event;
 mod migrations;
+pub mod nats;
 
 pub use content::{CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage};
 pub use error::SchemaError;

@@ -19,6 +19,9 @@ use super::Dashboard;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
+/// How long opening the feed waits for the server to confirm the subscription.
+const SUBSCRIPTION_CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One "closing" switch per gateway (keyed by its state's address), so a process running
 /// several gateways (tests) closes only the streams of the one shutting down.
 static CLOSING: Mutex<Vec<(usize, watch::Sender<bool>)>> = Mutex::new(Vec::new());
@@ -78,11 +81,10 @@ pub async fn live(
         .subscribe(subject)
         .await
         .map_err(|e| GatewayError::Unavailable(format!("cannot subscribe to live events: {e}")))?;
-    // `subscribe` returns once the SUB is queued, not once the server has it; an event
-    // published meanwhile on the audit connection would be missed. The flush's round trip
-    // makes the server hold the subscription before `ready` goes out.
-    client
-        .flush()
+    // `subscribe` (and `flush`) return once the SUB is written, not once the server has
+    // read it; an event published meanwhile on the audit connection would be missed. The
+    // barrier's echo proves the server holds the subscription before `ready` goes out.
+    portcullis_schemas::nats::server_has_subscriptions(client, SUBSCRIPTION_CONFIRM_WAIT)
         .await
         .map_err(|e| GatewayError::Unavailable(format!("cannot subscribe to live events: {e}")))?;
     // Sent once the server holds the subscription, so the page (and the browser test)
