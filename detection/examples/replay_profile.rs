@@ -14,9 +14,9 @@ fn main() {
     let turn: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
     let scanner = portcullis_detection::Scanner::new().expect("scanner");
     for t in 1..=turn {
-        scanner.scan("replay", &portcullis_detection::extract_segments(&common::claude_code_body(t)));
+        scanner.scan("replay", &common::segments_of(&common::claude_code_body(t)));
     }
-    let segs = portcullis_detection::extract_segments(&common::claude_code_body(turn));
+    let segs = common::segments_of(&common::claude_code_body(turn));
     let bytes: usize = segs.iter().map(|s| s.text.len()).sum();
     let start = std::time::Instant::now();
     for _ in 0..iterations {

@@ -17,7 +17,7 @@ fn main() {
             let (_, text) = common::adversarial().into_iter().find(|(n, _)| *n == name).expect("adversarial input name");
             common::segment(text)
         }
-        None => portcullis_detection::extract_segments(&common::claude_code_body(12)),
+        None => common::segments_of(&common::claude_code_body(12)),
     };
     // SPLIT=n: cut the text into segments of at most n bytes (many short segments).
     let segs = match std::env::var("SPLIT").ok().and_then(|n| n.parse::<usize>().ok()) {

@@ -1,15 +1,15 @@
 //! Portcullis' inline security core: signature detection and per-project policy.
 //!
 //! The gateway calls this crate for every `/v1/messages` (and `count_tokens`) request,
-//! before anything is forwarded. Forwarding stays byte-exact; the crate only reads a parsed
-//! copy of the body.
+//! before anything is forwarded. Forwarding stays byte-exact; the crate only reads the
+//! body's bytes.
 //!
 //! # Calling it from the gateway
 //!
 //! ```no_run
 //! use std::path::Path;
 //! use portcullis_detection::{
-//!     extract_segments, request_facts, Decision, Policy, PolicyConfig, PolicyHandle, PolicyInput, Scanner,
+//!     inspect_body, Decision, Policy, PolicyConfig, PolicyHandle, PolicyInput, Scanner,
 //! };
 //!
 //! # fn main() -> Result<(), portcullis_detection::DetectionError> {
@@ -23,11 +23,10 @@
 //!     policy.clone(), cfg.clone(), "/etc/portcullis".into(), std::time::Duration::from_secs(2))?;
 //!
 //! // Per request:
-//! let body: serde_json::Value = serde_json::from_slice(br#"{"model":"claude-sonnet-4-5","messages":[]}"#)
-//!     .unwrap_or_default();
-//! let segments = extract_segments(&body);
-//! let findings = scanner.scan("tenant-a", &segments);
-//! let mut input = PolicyInput::from_facts(&request_facts(&body));
+//! // A bad body is a 400 invalid_request_error with the error's message.
+//! let Ok(body) = inspect_body(br#"{"model":"claude-sonnet-4-5","messages":[]}"#) else { return Ok(()) };
+//! let findings = scanner.scan("tenant-a", &body.segments);
+//! let mut input = PolicyInput::from_facts(&body.facts);
 //! input.tenant = "tenant-a".into();
 //! input.project = "default".into();
 //! input.path = "/v1/messages".into();
@@ -47,7 +46,9 @@
 //!
 //! # Segments
 //!
-//! [`extract_segments`] yields, with provenance ([`SegmentRef`]): the `system` prompt
+//! [`inspect_body`] reads them straight from the request bytes (only the fields it needs,
+//! strings borrowed; a duplicate inspected key is refused), with provenance
+//! ([`SegmentRef`]): the `system` prompt
 //! (string or each text block), a `{"role":"system"}` message, user and assistant text and
 //! thinking blocks, `tool_result` contents (string, or each nested text block, nested
 //! documents as [`SourceKind::Document`]), `tool_use` inputs as compact JSON, and
@@ -154,6 +155,7 @@ mod locate;
 pub mod normalize;
 mod policy;
 mod quick;
+mod request_body;
 mod scanner;
 mod segments;
 mod validators;
@@ -167,5 +169,6 @@ pub use policy::{
     PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
 };
 pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns, thread_cpu_time};
-pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind, extract_segments, request_facts};
+pub use request_body::{BodyError, InspectedBody, inspect_body};
+pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind};
 pub use validators::{luhn_valid, shannon_entropy};

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use portcullis_detection::{Scanner, Segment, SegmentRef, SourceKind, extract_segments, normalize, request_facts};
+use portcullis_detection::{Scanner, Segment, SegmentRef, SourceKind, inspect_body, normalize};
 use proptest::prelude::*;
 
 fn scanner() -> &'static Scanner {
@@ -59,9 +59,9 @@ proptest! {
 
     #[test]
     fn arbitrary_json_never_panics(json in arb_json()) {
-        let segs = extract_segments(&json);
-        let _ = request_facts(&json);
-        let _ = scanner().scan_uncached(&segs);
+        if let Ok(body) = inspect_body(&serde_json::to_vec(&json).unwrap()) {
+            let _ = scanner().scan_uncached(&body.segments);
+        }
     }
 }
 

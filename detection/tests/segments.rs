@@ -2,8 +2,16 @@
 //! Segment extraction and request facts on a Claude-Code-shaped body; end-to-end scan of a
 //! tool_result injection; the incremental cache.
 
-use portcullis_detection::{CacheLimits, Scanner, SourceKind, extract_segments, request_facts};
+use portcullis_detection::{BodyError, CacheLimits, InspectedBody, Scanner, Segment, SourceKind, inspect_body};
 use serde_json::json;
+
+fn inspect(body: &serde_json::Value) -> InspectedBody {
+    inspect_body(&serde_json::to_vec(body).unwrap()).unwrap()
+}
+
+fn extract_segments(body: &serde_json::Value) -> Vec<Segment> {
+    inspect(body).segments
+}
 
 fn claude_code_body() -> serde_json::Value {
     json!({
@@ -69,15 +77,16 @@ fn extracts_every_text_with_provenance() {
 
 #[test]
 fn request_facts_from_body() {
-    let f = request_facts(&claude_code_body());
+    let f = inspect(&claude_code_body()).facts;
     assert_eq!(f.model.as_deref(), Some("claude-sonnet-4-5"));
     assert_eq!(f.max_tokens, Some(64000));
     assert!(f.stream && f.has_system_prompt);
     assert_eq!(f.tool_names, vec!["Bash", "Read"]);
     assert_eq!(f.tool_count, 2);
-    let empty = request_facts(&json!("not an object"));
-    assert_eq!(empty.tool_count, 0);
-    assert!(extract_segments(&json!([1, 2])).is_empty());
+    assert!(matches!(inspect_body(br#""not an object""#), Err(BodyError::NotObject)));
+    assert!(matches!(inspect_body(b"[1, 2]"), Err(BodyError::NotObject)));
+    let empty = inspect(&json!({})).facts;
+    assert_eq!((empty.tool_count, empty.has_system_prompt, empty.model), (0, false, None));
 }
 
 #[test]

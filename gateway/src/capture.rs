@@ -84,7 +84,7 @@ pub fn capture(facts: &RequestFacts, segments: &[Segment], findings: &[Finding])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_detection::{Scanner, extract_segments, request_facts};
+    use portcullis_detection::{Scanner, inspect_body};
 
     #[test]
     fn secrets_and_pii_are_masked_and_turns_kept_in_order() {
@@ -97,9 +97,9 @@ mod tests {
                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "a.txt"}]}
             ]
         });
-        let segments = extract_segments(&body);
-        let findings = Scanner::new().unwrap().scan_uncached(&segments);
-        let captured = capture(&request_facts(&body), &segments, &findings);
+        let body = inspect_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let findings = Scanner::new().unwrap().scan_uncached(&body.segments);
+        let captured = capture(&body.facts, &body.segments, &findings);
         let text = serde_json::to_string(&captured).unwrap();
         assert!(!text.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "{text}");
         assert!(!text.contains("123-45-6789"), "{text}");

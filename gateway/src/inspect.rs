@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
-    Decision, Finding, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict, extract_segments, request_facts,
+    BodyError, Decision, Finding, InspectedBody, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict, inspect_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
@@ -54,16 +54,14 @@ pub struct InspectRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Parses a copy of the body, extracts its segments and scans them.
+/// Reads the body's facts and segments (from the bytes, no `Value` tree) and scans them.
 pub fn scan(scanner: &Scanner, request: InspectRequest<'_>) -> Result<Scanned, GatewayError> {
-    let body: serde_json::Value = serde_json::from_slice(request.body).map_err(|e| {
-        GatewayError::BadRequest(format!("the request body is not valid JSON ({e}); it cannot be inspected"))
+    let InspectedBody { facts, segments } = inspect_body(request.body).map_err(|e| {
+        GatewayError::BadRequest(match e {
+            BodyError::NotObject => e.to_string(),
+            _ => format!("{e}; it cannot be inspected"),
+        })
     })?;
-    if !body.is_object() {
-        return Err(GatewayError::BadRequest("the request body must be a JSON object".to_string()));
-    }
-    let facts = request_facts(&body);
-    let segments = extract_segments(&body);
     let findings = scanner.scan(&request.identity.tenant, &segments);
     let mut input = PolicyInput::from_facts(&facts);
     input.tenant = request.identity.tenant.clone();

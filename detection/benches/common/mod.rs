@@ -99,6 +99,11 @@ pub fn claude_code_body(turns: usize) -> Value {
     })
 }
 
+/// The segments the gateway reads from `body` (serialized, then `inspect_body`).
+pub fn segments_of(body: &Value) -> Vec<Segment> {
+    portcullis_detection::inspect_body(&serde_json::to_vec(body).expect("json")).expect("a request body").segments
+}
+
 pub fn segment(text: String) -> Vec<Segment> {
     vec![Segment {
         origin: SegmentRef { source: SourceKind::ToolResult, role: Some("user".into()), message_index: Some(1), block_index: Some(0), nested_index: Some(0) },

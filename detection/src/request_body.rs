@@ -1,0 +1,533 @@
+//! Reads a Messages API request body straight from its bytes into segments and facts.
+//!
+//! This is what the gateway runs on every inspected request. It yields exactly what the
+//! earlier extraction over a parsed `serde_json::Value` yields (kept as the oracle in
+//! `tests/value_reference`; a proptest holds them equal), without building that tree: parsing an ~85 KB Claude Code body into a `Value` allocates
+//! every object of its ~40 KB of tool schemas and costs several times a validating skip of
+//! the same bytes. Here only the fields the scan reads are kept (strings borrowed from the
+//! body where they hold no escapes); everything else is validated and skipped.
+//!
+//! Shapes are read leniently, like the `Value` path: a field of an unexpected JSON type is
+//! skipped, not an error, so a request the upstream may accept is never refused for its
+//! shape here. Two things are stricter than the `Value` path:
+//! - a key the scan reads that appears twice in one object (`messages`, `system`, a block's
+//!   `text`, ...) is refused: a `Value` keeps the last one, and a scanner and an upstream
+//!   that disagree on which copy counts would let the unscanned one through;
+//! - the top level must be an object.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use crate::segments::{RequestFacts, Segment, SegmentRef, SourceKind};
+
+/// A request body that could not be read for inspection.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is not valid JSON ({0})")]
+    Json(serde_json::Error),
+    /// Valid JSON that is ambiguous to inspect (a duplicate key the scan reads).
+    #[error("the request body is ambiguous ({0})")]
+    Ambiguous(serde_json::Error),
+    #[error("the request body must be a JSON object")]
+    NotObject,
+}
+
+impl From<serde_json::Error> for BodyError {
+    fn from(err: serde_json::Error) -> Self {
+        // Every JSON type is accepted everywhere, so the only data errors are ours.
+        match err.classify() {
+            serde_json::error::Category::Data => BodyError::Ambiguous(err),
+            _ => BodyError::Json(err),
+        }
+    }
+}
+
+/// What inspection needs from a request body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InspectedBody {
+    pub facts: RequestFacts,
+    /// Every scannable segment, in body order.
+    pub segments: Vec<Segment>,
+}
+
+/// Parses `bytes` as a Messages API request body and extracts its facts and segments.
+pub fn inspect_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
+    let Lenient(body) = serde_json::from_slice::<Lenient<Body<'_>>>(bytes)?;
+    if !body.is_object {
+        return Err(BodyError::NotObject);
+    }
+    Ok(body.into_inspected())
+}
+
+/// How a type is built from each JSON type; every type it does not expect yields
+/// `Default` (the value is still validated and skipped).
+trait FromJson<'de>: Default {
+    fn from_str(_text: Cow<'de, str>) -> Self {
+        Self::default()
+    }
+    fn from_u64(_number: u64) -> Self {
+        Self::default()
+    }
+    fn from_bool(_flag: bool) -> Self {
+        Self::default()
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Self::default())
+    }
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Self::default())
+    }
+}
+
+/// Deserializes any JSON value into `T` through [`FromJson`].
+struct Lenient<T>(T);
+
+impl<'de, T: FromJson<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientVisitor(PhantomData)).map(Lenient)
+    }
+}
+
+struct LenientVisitor<T>(PhantomData<T>);
+
+impl<'de, T: FromJson<'de>> Visitor<'de> for LenientVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<T, E> {
+        Ok(T::from_bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        Ok(T::from_u64(v))
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<T, E> {
+        Ok(T::from_str(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        Ok(T::from_str(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
+        Ok(T::from_str(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+        T::from_seq(seq)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_map(map)
+    }
+}
+
+/// An object key, borrowed when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Lenient(Text(text)) = Lenient::<Text<'de>>::deserialize(deserializer)?;
+        Ok(Key(text.unwrap_or_default()))
+    }
+}
+
+/// Walks an object's entries: `field` reads the value of a key it knows and returns
+/// `true`; every other value is validated and skipped.
+fn read_object<'de, A, F>(mut map: A, mut field: F) -> Result<(), A::Error>
+where
+    A: MapAccess<'de>,
+    F: FnMut(&str, &mut A) -> Result<bool, A::Error>,
+{
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        if !field(&key, &mut map)? {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the value of `key` into `slot`, refusing a second occurrence of the key.
+fn read_once<'de, A, T>(map: &mut A, slot: &mut Option<T>, key: &str) -> Result<bool, A::Error>
+where
+    A: MapAccess<'de>,
+    T: FromJson<'de>,
+{
+    if slot.is_some() {
+        return Err(duplicate(key));
+    }
+    *slot = Some(map.next_value::<Lenient<T>>()?.0);
+    Ok(true)
+}
+
+fn duplicate<E: de::Error>(key: &str) -> E {
+    E::custom(format_args!("duplicate key `{key}` in an object the gateway inspects"))
+}
+
+/// A string, or `None` for any other JSON type (`Value::as_str`).
+#[derive(Default)]
+struct Text<'de>(Option<Cow<'de, str>>);
+
+impl<'de> FromJson<'de> for Text<'de> {
+    fn from_str(text: Cow<'de, str>) -> Self {
+        Text(Some(text))
+    }
+}
+
+impl<'de> Text<'de> {
+    fn as_str<'a>(slot: &'a Option<Text<'de>>) -> Option<&'a str> {
+        slot.as_ref().and_then(|t| t.0.as_deref())
+    }
+}
+
+/// A non-negative integer (`Value::as_u64`).
+#[derive(Default)]
+struct Count(Option<u64>);
+
+impl FromJson<'_> for Count {
+    fn from_u64(number: u64) -> Self {
+        Count(Some(number))
+    }
+}
+
+/// A boolean (`Value::as_bool`).
+#[derive(Default)]
+struct Flag(Option<bool>);
+
+impl FromJson<'_> for Flag {
+    fn from_bool(flag: bool) -> Self {
+        Flag(Some(flag))
+    }
+}
+
+/// An array whose entries are read leniently; entries of another type count as default
+/// values, so indexes match the body's.
+struct List<T>(Option<Vec<T>>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(None)
+    }
+}
+
+impl<'de, T: FromJson<'de>> FromJson<'de> for List<T> {
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(Lenient(item)) = seq.next_element::<Lenient<T>>()? {
+            items.push(item);
+        }
+        Ok(List(Some(items)))
+    }
+}
+
+/// A field that is either a string or an array of blocks (`system`, `content`).
+#[derive(Default)]
+enum TextOrBlocks<'de> {
+    #[default]
+    Other,
+    Text(Cow<'de, str>),
+    Blocks(Vec<Block<'de>>),
+}
+
+impl<'de> FromJson<'de> for TextOrBlocks<'de> {
+    fn from_str(text: Cow<'de, str>) -> Self {
+        TextOrBlocks::Text(text)
+    }
+    fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+        let List(blocks) = List::<Block<'de>>::from_seq(seq)?;
+        Ok(blocks.map_or(TextOrBlocks::Other, TextOrBlocks::Blocks))
+    }
+}
+
+/// The top-level object: only the fields inspection reads.
+#[derive(Default)]
+struct Body<'de> {
+    is_object: bool,
+    system: Option<TextOrBlocks<'de>>,
+    messages: Option<List<Message<'de>>>,
+    model: Option<Text<'de>>,
+    max_tokens: Option<Count>,
+    stream: Option<Flag>,
+    tools: Option<List<Tool<'de>>>,
+}
+
+impl<'de> FromJson<'de> for Body<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut body = Body { is_object: true, ..Body::default() };
+        read_object(map, |key, map| match key {
+            "system" => read_once(map, &mut body.system, key),
+            "messages" => read_once(map, &mut body.messages, key),
+            "model" => read_once(map, &mut body.model, key),
+            "max_tokens" => read_once(map, &mut body.max_tokens, key),
+            "stream" => read_once(map, &mut body.stream, key),
+            "tools" => read_once(map, &mut body.tools, key),
+            _ => Ok(false),
+        })?;
+        Ok(body)
+    }
+}
+
+#[derive(Default)]
+struct Message<'de> {
+    role: Option<Text<'de>>,
+    content: Option<TextOrBlocks<'de>>,
+}
+
+impl<'de> FromJson<'de> for Message<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut message = Message::default();
+        read_object(map, |key, map| match key {
+            "role" => read_once(map, &mut message.role, key),
+            "content" => read_once(map, &mut message.content, key),
+            _ => Ok(false),
+        })?;
+        Ok(message)
+    }
+}
+
+#[derive(Default)]
+struct Tool<'de> {
+    name: Option<Text<'de>>,
+}
+
+impl<'de> FromJson<'de> for Tool<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut tool = Tool::default();
+        read_object(map, |key, map| match key {
+            "name" => read_once(map, &mut tool.name, key),
+            _ => Ok(false),
+        })?;
+        Ok(tool)
+    }
+}
+
+/// A content block (top-level, nested in a `tool_result`, or inside a document source):
+/// the union of the fields any block type's text lives in.
+#[derive(Default)]
+struct Block<'de> {
+    kind: Option<Text<'de>>,
+    text: Option<Text<'de>>,
+    thinking: Option<Text<'de>>,
+    content: Option<TextOrBlocks<'de>>,
+    input: Option<Value>,
+    source: Option<Source<'de>>,
+    context: Option<Text<'de>>,
+}
+
+impl<'de> FromJson<'de> for Block<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut block = Block::default();
+        read_object(map, |key, map| match key {
+            "type" => read_once(map, &mut block.kind, key),
+            "text" => read_once(map, &mut block.text, key),
+            "thinking" => read_once(map, &mut block.thinking, key),
+            "content" => read_once(map, &mut block.content, key),
+            "source" => read_once(map, &mut block.source, key),
+            "context" => read_once(map, &mut block.context, key),
+            // Any JSON value: it is scanned as compact JSON.
+            "input" if block.input.is_some() => Err(duplicate(key)),
+            "input" => {
+                block.input = Some(map.next_value::<Value>()?);
+                Ok(true)
+            }
+            _ => Ok(false),
+        })?;
+        Ok(block)
+    }
+}
+
+/// A document's `source`.
+#[derive(Default)]
+struct Source<'de> {
+    kind: Option<Text<'de>>,
+    data: Option<Text<'de>>,
+    content: Option<TextOrBlocks<'de>>,
+}
+
+impl<'de> FromJson<'de> for Source<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut source = Source::default();
+        read_object(map, |key, map| match key {
+            "type" => read_once(map, &mut source.kind, key),
+            "data" => read_once(map, &mut source.data, key),
+            "content" => read_once(map, &mut source.content, key),
+            _ => Ok(false),
+        })?;
+        Ok(source)
+    }
+}
+
+// Extraction: the walk over the typed tree.
+
+impl<'de> Body<'de> {
+    fn into_inspected(self) -> InspectedBody {
+        let facts = self.facts();
+        let mut segments = Vec::new();
+        match self.system {
+            Some(TextOrBlocks::Text(text)) => push(&mut segments, base(SourceKind::System, None, None), None, text),
+            Some(TextOrBlocks::Blocks(blocks)) => {
+                for (b, block) in blocks.into_iter().enumerate() {
+                    if let Some(text) = block_text(block) {
+                        push(&mut segments, base(SourceKind::System, None, None), Some(b), text);
+                    }
+                }
+            }
+            _ => {}
+        }
+        for (m, message) in self.messages.and_then(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+            let role = message.role.and_then(|r| r.0).map(Cow::into_owned);
+            let text_kind = match role.as_deref() {
+                Some("assistant") => SourceKind::AssistantText,
+                Some("system") => SourceKind::System,
+                _ => SourceKind::UserText,
+            };
+            match message.content {
+                Some(TextOrBlocks::Text(text)) => push(&mut segments, base(text_kind, role.clone(), Some(m)), None, text),
+                Some(TextOrBlocks::Blocks(blocks)) => {
+                    for (b, block) in blocks.into_iter().enumerate() {
+                        extract_block(&mut segments, block, text_kind, &role, m, b);
+                    }
+                }
+                _ => {}
+            }
+        }
+        InspectedBody { facts, segments }
+    }
+
+    fn facts(&self) -> RequestFacts {
+        let system_nonempty = match &self.system {
+            Some(TextOrBlocks::Text(text)) => !text.is_empty(),
+            Some(TextOrBlocks::Blocks(blocks)) => !blocks.is_empty(),
+            _ => false,
+        };
+        let messages = self.messages.as_ref().and_then(|l| l.0.as_deref()).unwrap_or_default();
+        let system_message = messages.iter().any(|m| Text::as_str(&m.role) == Some("system"));
+        let tools = self.tools.as_ref().and_then(|l| l.0.as_deref());
+        RequestFacts {
+            model: Text::as_str(&self.model).map(str::to_owned),
+            max_tokens: self.max_tokens.as_ref().and_then(|c| c.0),
+            stream: self.stream.as_ref().and_then(|f| f.0).unwrap_or(false),
+            has_system_prompt: system_nonempty || system_message,
+            tool_names: tools
+                .map(|ts| ts.iter().filter_map(|t| Text::as_str(&t.name).map(str::to_owned)).collect())
+                .unwrap_or_default(),
+            tool_count: tools.map_or(0, <[Tool<'_>]>::len),
+        }
+    }
+}
+
+fn extract_block(out: &mut Vec<Segment>, block: Block<'_>, text_kind: SourceKind, role: &Option<String>, m: usize, b: usize) {
+    let at = |kind| base(kind, role.clone(), Some(m));
+    match Text::as_str(&block.kind) {
+        Some("text") => {
+            if let Some(text) = block.text.and_then(|t| t.0) {
+                push(out, at(text_kind), Some(b), text);
+            }
+        }
+        Some("thinking") => {
+            if let Some(text) = block.thinking.and_then(|t| t.0) {
+                push(out, at(text_kind), Some(b), text);
+            }
+        }
+        Some("tool_result") => match block.content {
+            Some(TextOrBlocks::Text(text)) => push(out, at(SourceKind::ToolResult), Some(b), text),
+            Some(TextOrBlocks::Blocks(nested)) => {
+                for (n, inner) in nested.into_iter().enumerate() {
+                    let kind = match Text::as_str(&inner.kind) {
+                        Some("document" | "search_result") => SourceKind::Document,
+                        _ => SourceKind::ToolResult,
+                    };
+                    for text in nested_texts(inner) {
+                        push_nested(out, at(kind), b, n, text);
+                    }
+                }
+            }
+            _ => {}
+        },
+        Some("tool_use" | "server_tool_use") => {
+            if let Some(input) = &block.input {
+                // Compact JSON with sorted keys, as `serde_json::to_string(&Value)` writes it.
+                let text = serde_json::to_string(input).unwrap_or_default();
+                push(out, at(SourceKind::ToolUseInput), Some(b), Cow::Owned(text));
+            }
+        }
+        Some("document" | "search_result") => {
+            for (n, text) in nested_texts(block).into_iter().enumerate() {
+                push_nested(out, at(SourceKind::Document), b, n, text);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Texts inside a document / search_result / text block nested in a tool_result.
+fn nested_texts(block: Block<'_>) -> Vec<Cow<'_, str>> {
+    let mut texts = Vec::new();
+    match Text::as_str(&block.kind) {
+        Some("text") => texts.extend(block.text.and_then(|t| t.0)),
+        Some("document") => {
+            if let Some(source) = block.source {
+                match Text::as_str(&source.kind) {
+                    Some("text") => texts.extend(source.data.and_then(|t| t.0)),
+                    Some("content") => match source.content {
+                        Some(TextOrBlocks::Text(text)) => texts.push(text),
+                        Some(TextOrBlocks::Blocks(items)) => texts.extend(items.into_iter().filter_map(block_text)),
+                        _ => {}
+                    },
+                    _ => {}
+                }
+            }
+            texts.extend(block.context.and_then(|t| t.0));
+        }
+        Some("search_result") => {
+            if let Some(TextOrBlocks::Blocks(items)) = block.content {
+                texts.extend(items.into_iter().filter_map(block_text));
+            }
+        }
+        _ => {}
+    }
+    texts
+}
+
+fn block_text(block: Block<'_>) -> Option<Cow<'_, str>> {
+    match Text::as_str(&block.kind) {
+        Some("text") | None => block.text.and_then(|t| t.0),
+        _ => None,
+    }
+}
+
+fn base(source: SourceKind, role: Option<String>, message_index: Option<usize>) -> SegmentRef {
+    SegmentRef { source, role, message_index, block_index: None, nested_index: None }
+}
+
+fn push(out: &mut Vec<Segment>, mut origin: SegmentRef, block: Option<usize>, text: Cow<'_, str>) {
+    if text.is_empty() {
+        return;
+    }
+    origin.block_index = block;
+    out.push(Segment { origin, text: text.into_owned() });
+}
+
+fn push_nested(out: &mut Vec<Segment>, mut origin: SegmentRef, b: usize, n: usize, text: Cow<'_, str>) {
+    if text.is_empty() {
+        return;
+    }
+    origin.block_index = Some(b);
+    origin.nested_index = Some(n);
+    out.push(Segment { origin, text: text.into_owned() });
+}
