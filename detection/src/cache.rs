@@ -26,7 +26,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::finding::Transform;
-use crate::keyed_hash::KeyedHash;
+use crate::keyed_hash::{KeyedHash, TenantHash};
 use crate::segments::SourceKind;
 
 const SHARDS: usize = 16;
@@ -133,6 +133,16 @@ pub struct CacheStats {
     pub bytes: usize,
 }
 
+/// The cache keys of one tenant's segments, from [`SegmentCache::tenant_keys`].
+pub struct TenantKeys<'c>(TenantHash<'c>);
+
+impl TenantKeys<'_> {
+    /// The key of `text` as `kind`.
+    pub fn key(&self, kind: SourceKind, text: &str) -> u64 {
+        self.0.hash(kind, text.as_bytes())
+    }
+}
+
 /// A bounded, sharded, per-tenant map from segment hash to `V` (see the module docs).
 pub struct SegmentCache<V> {
     shards: Vec<Mutex<Shard<V>>>,
@@ -153,9 +163,11 @@ impl<V: CacheWeight> SegmentCache<V> {
         self.limits
     }
 
-    /// Keyed hash of (tenant, source kind, text); the key is random per cache.
-    pub fn key(&self, tenant: &str, kind: SourceKind, text: &str) -> u64 {
-        self.hasher.hash(tenant, kind, text.as_bytes())
+    /// Keys of one tenant's segments: a keyed hash of (tenant, source kind, text), the
+    /// key random per cache. Take it once per request and call [`TenantKeys::key`] per
+    /// segment (the tenant is absorbed once).
+    pub fn tenant_keys(&self, tenant: &str) -> TenantKeys<'_> {
+        TenantKeys(self.hasher.for_tenant(tenant))
     }
 
     fn shard(&self, key: u64) -> Option<&Mutex<Shard<V>>> {

@@ -26,7 +26,7 @@
 //! That is the cache's threat model: a tenant crafting a text whose key equals the key of
 //! another cached text, without knowing the per-process key.
 
-use std::hash::{BuildHasher, Hasher, RandomState};
+use std::hash::{BuildHasher, DefaultHasher, Hasher, RandomState};
 
 use crate::segments::SourceKind;
 
@@ -50,15 +50,37 @@ impl KeyedHash {
     }
 
     /// The 64-bit key of `text` from `tenant` as `kind` (see the module docs).
+    #[cfg(test)]
     pub(crate) fn hash(&self, tenant: &str, kind: SourceKind, text: &[u8]) -> u64 {
-        let mut h = self.outer.build_hasher();
-        // Lengths and kind first, in one word (a tenant id is far below 2^56 bytes), so
-        // the outer input parses one way only; then the tenant, then one NH value a block.
-        // Few writes: each costs SipHash more than 16 bytes of NH.
-        h.write_u128(((tenant.len() as u128) << 72) | ((text.len() as u128) << 8) | u128::from(kind as u8));
-        h.write(tenant.as_bytes());
+        self.for_tenant(tenant).hash(kind, text)
+    }
+
+    /// The outer hash with `tenant` already absorbed, for hashing many segments of one
+    /// request: the tenant is written once, not once a segment.
+    pub(crate) fn for_tenant(&self, tenant: &str) -> TenantHash<'_> {
+        let mut outer = self.outer.build_hasher();
+        // Length-prefixed, so the outer input parses one way only.
+        outer.write_u64(tenant.len() as u64);
+        outer.write(tenant.as_bytes());
+        TenantHash { nh_key: &self.nh_key, outer }
+    }
+}
+
+/// [`KeyedHash`] for one tenant.
+pub(crate) struct TenantHash<'k> {
+    nh_key: &'k [u64; BLOCK_WORDS],
+    outer: DefaultHasher,
+}
+
+impl TenantHash<'_> {
+    /// The 64-bit key of `text` as `kind` (see the module docs).
+    pub(crate) fn hash(&self, kind: SourceKind, text: &[u8]) -> u64 {
+        let mut h = self.outer.clone();
+        // The text's length and the kind in one word (a text is far below 2^56 bytes),
+        // then one NH value a block. Few writes: each costs SipHash more than 16 bytes of NH.
+        h.write_u64(((text.len() as u64) << 8) | u64::from(kind as u8));
         for block in text.chunks(BLOCK_BYTES) {
-            h.write_u128(nh(&self.nh_key, block));
+            h.write_u128(nh(self.nh_key, block));
         }
         h.finish()
     }

@@ -160,7 +160,7 @@ mod scanner;
 mod segments;
 mod validators;
 
-pub use cache::{CacheLimits, CacheStats, CacheWeight, SegmentCache};
+pub use cache::{CacheLimits, CacheStats, CacheWeight, SegmentCache, TenantKeys};
 pub use error::DetectionError;
 pub use finding::{Category, DetectorInfo, Finding, Transform};
 pub use normalize::normalize;

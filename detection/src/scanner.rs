@@ -264,13 +264,14 @@ impl Scanner {
     pub fn scan(&self, tenant: &str, segments: &[Segment]) -> Vec<Finding> {
         let min_len = self.cache.limits().min_segment_len;
         let mut findings = Vec::new();
+        let keys = self.cache.tenant_keys(tenant);
         for segment in segments {
             if segment.text.len() < min_len {
                 let raw = self.scan_text(segment.origin.source, &segment.text);
                 self.push_findings(&mut findings, &segment.origin, &raw);
                 continue;
             }
-            let key = self.cache.key(tenant, segment.origin.source, &segment.text);
+            let key = keys.key(segment.origin.source, &segment.text);
             let raw = match self.cache.get(key) {
                 Some(hit) => hit,
                 None => {

@@ -106,14 +106,14 @@ fn segment_cache_holds_any_weighted_value_per_tenant() {
         }
     }
     let cache = SegmentCache::new(CacheLimits { max_entries: 64, max_bytes: 1 << 20, min_segment_len: 0 });
-    let a = cache.key("tenant-a", SourceKind::UserText, "same text");
-    let b = cache.key("tenant-b", SourceKind::UserText, "same text");
+    let a = cache.tenant_keys("tenant-a").key(SourceKind::UserText, "same text");
+    let b = cache.tenant_keys("tenant-b").key(SourceKind::UserText, "same text");
     assert_ne!(a, b);
     cache.insert(a, Score(0.9));
     assert_eq!(cache.get(a), Some(Score(0.9)));
     assert_eq!(cache.get(b), None);
     for i in 0..1000 {
-        cache.insert(cache.key("tenant-a", SourceKind::UserText, &i.to_string()), Score(0.1));
+        cache.insert(cache.tenant_keys("tenant-a").key(SourceKind::UserText, &i.to_string()), Score(0.1));
     }
     assert!(cache.stats().entries <= 64, "{:?}", cache.stats());
 }

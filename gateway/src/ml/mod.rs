@@ -179,11 +179,12 @@ impl MlRuntime {
     pub fn plan(&self, tenant: &str, segments: &[Segment], cfg: &MlConfig) -> MlPlan {
         let mut plan = MlPlan::default();
         let mut wire_index: HashMap<u64, usize> = HashMap::new();
+        let keys = self.cache.tenant_keys(tenant);
         for segment in segments {
             if !cfg.sends(segment.origin.source) || segment.text.trim().is_empty() {
                 continue;
             }
-            let key = self.cache.key(tenant, segment.origin.source, &segment.text);
+            let key = keys.key(segment.origin.source, &segment.text);
             if let Some(hit) = self.cache.get(key) {
                 plan.known.push(SegmentVerdict::from_cached(segment.origin.clone(), segment.text.len(), hit));
                 continue;
