@@ -50,6 +50,8 @@ pub struct AuditRow {
     pub finding_message_index: Vec<i32>,
     pub finding_block_index: Vec<i32>,
     pub finding_redacted: Vec<String>,
+    /// Findings beyond the event's bound (`schemas/migrations/004_omitted_counts.sql`).
+    pub findings_omitted: u32,
     pub ml_label: Vec<String>,
     pub ml_score: Vec<f32>,
     pub ml_model_id: Vec<String>,
@@ -57,6 +59,7 @@ pub struct AuditRow {
     pub ml_source: Vec<String>,
     pub ml_message_index: Vec<i32>,
     pub ml_block_index: Vec<i32>,
+    pub ml_verdicts_omitted: u32,
     pub latency_total_ms: u64,
     pub upstream_ms: Option<u64>,
     pub overhead_us: u64,
@@ -129,7 +132,9 @@ fn segments<'a>(all: impl ExactSizeIterator<Item = &'a SegmentProvenance>) -> Se
 }
 
 impl AuditRow {
-    pub fn from_event(e: SecurityEvent) -> AuditRow {
+    pub fn from_event(mut e: SecurityEvent) -> AuditRow {
+        // Gateways bound their events; an older one may not have.
+        e.bound_lists();
         let findings = segments(e.findings.iter().map(|f| &f.segment));
         let ml = segments(e.ml_verdicts.iter().map(|v| &v.segment));
         let content_json = e.content.as_ref().and_then(|c| serde_json::to_string(c).ok());
@@ -164,6 +169,7 @@ impl AuditRow {
             finding_role: findings.role,
             finding_message_index: findings.message_index,
             finding_block_index: findings.block_index,
+            findings_omitted: e.findings_omitted,
             ml_label: e.ml_verdicts.iter().map(|v| v.label.clone()).collect(),
             ml_score: e.ml_verdicts.iter().map(|v| v.score).collect(),
             ml_model_id: e.ml_verdicts.iter().map(|v| v.model_id.clone()).collect(),
@@ -171,6 +177,7 @@ impl AuditRow {
             ml_source: ml.source,
             ml_message_index: ml.message_index,
             ml_block_index: ml.block_index,
+            ml_verdicts_omitted: e.ml_verdicts_omitted,
             latency_total_ms: e.latency_total_ms,
             upstream_ms: e.upstream_ms,
             overhead_us: e.overhead_us,
@@ -198,7 +205,11 @@ mod tests {
         e.decision = Decision::AuthFailed;
         e.findings.push(portcullis_schemas::EventFinding {
             detector_id: "d".into(),
-            segment: SegmentProvenance { source: SegmentSource::ToolResult, message_index: Some(2), ..Default::default() },
+            segment: SegmentProvenance {
+                source: SegmentSource::ToolResult,
+                message_index: Some(2),
+                ..Default::default()
+            },
             ..Default::default()
         });
         let row = AuditRow::from_event(e.clone());

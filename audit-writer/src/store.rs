@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 
 use clickhouse::{Client, Row};
-use portcullis_schemas::migrations;
+use portcullis_schemas::{added_column, migrations};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -53,7 +53,11 @@ impl Store {
             server = server.with_password(password);
         }
         let client = server.clone().with_database(&cfg.database);
-        Store { client, server, database: cfg.database.clone() }
+        Store {
+            client,
+            server,
+            database: cfg.database.clone(),
+        }
     }
 
     /// The client bound to the configured database (for the usage report).
@@ -63,13 +67,18 @@ impl Store {
 
     /// `(major, minor)` of `SELECT version()`.
     pub async fn server_version(&self) -> Result<(u32, u32), WriterError> {
-        let row = self.server.query("SELECT version() AS version").fetch_one::<VersionRow>().await?;
+        let row = self
+            .server
+            .query("SELECT version() AS version")
+            .fetch_one::<VersionRow>()
+            .await?;
         Ok(parse_version(&row.version))
     }
 
     /// Create the database, then apply the migrations not yet recorded in
     /// `schema_migrations`, in order. Safe to run on every start and from
-    /// several writers at once (every statement is `IF NOT EXISTS`).
+    /// several writers at once (every statement is `IF NOT EXISTS`, or an
+    /// `ADD COLUMN` skipped when the column is there).
     pub async fn migrate(&self) -> Result<Vec<u32>, WriterError> {
         self.server
             .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database))
@@ -97,7 +106,22 @@ impl Store {
                 continue;
             }
             for statement in migration.statements() {
-                self.client.query(&statement).execute().await.map_err(|source| WriterError::Migration {
+                let added = added_column(&statement);
+                if let Some((table, column)) = added
+                    && self.column_exists(table, column).await?
+                {
+                    continue;
+                }
+                let outcome = self.client.query(&statement).execute().await;
+                // Another writer may have added the same column between the
+                // check and the ALTER: its column being there is success.
+                if outcome.is_err()
+                    && let Some((table, column)) = added
+                    && self.column_exists(table, column).await?
+                {
+                    continue;
+                }
+                outcome.map_err(|source| WriterError::Migration {
                     version: migration.version,
                     name: migration.name.to_owned(),
                     source,
@@ -115,6 +139,18 @@ impl Store {
         Ok(newly)
     }
 
+    async fn column_exists(&self, table: &str, column: &str) -> Result<bool, WriterError> {
+        let count = self
+            .client
+            .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+            .bind(self.database.as_str())
+            .bind(table)
+            .bind(column)
+            .fetch_one::<u64>()
+            .await?;
+        Ok(count > 0)
+    }
+
     /// Row retention via TTL where the server has it (19.6+); otherwise
     /// say so and keep everything. `days == 0` leaves the table as is.
     pub async fn apply_retention(&self, days: u32) -> Result<bool, WriterError> {
@@ -123,7 +159,11 @@ impl Store {
         }
         let version = self.server_version().await?;
         if version < (19, 6) {
-            tracing::warn!(?version, days, "ClickHouse too old for TTL; clickhouse.retention_days ignored");
+            tracing::warn!(
+                ?version,
+                days,
+                "ClickHouse too old for TTL; clickhouse.retention_days ignored"
+            );
             return Ok(false);
         }
         self.client
@@ -152,7 +192,10 @@ impl Store {
         let mut found = HashSet::new();
         for chunk in ids.chunks(IDS_PER_LOOKUP) {
             let list: Vec<String> = chunk.iter().map(|id| format!("toUUID('{id}')")).collect();
-            let sql = format!("SELECT event_id FROM audit_events WHERE event_id IN ({})", list.join(","));
+            let sql = format!(
+                "SELECT event_id FROM audit_events WHERE event_id IN ({})",
+                list.join(",")
+            );
             let rows = self.client.query(&sql).fetch_all::<IdRow>().await?;
             found.extend(rows.into_iter().map(|r| r.event_id));
         }

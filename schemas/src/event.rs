@@ -39,7 +39,13 @@ use uuid::Uuid;
 use crate::content::CapturedConversation;
 
 /// Version of the [`SecurityEvent`] layout written by this crate.
-pub const SCHEMA_VERSION: u16 = 1;
+/// 2: `findings_omitted`, `ml_verdicts_omitted`.
+pub const SCHEMA_VERSION: u16 = 2;
+
+/// Most findings one event carries (see [`SecurityEvent::bound_lists`]).
+pub const MAX_EVENT_FINDINGS: usize = 256;
+/// Most ML verdicts one event carries (see [`SecurityEvent::bound_lists`]).
+pub const MAX_EVENT_ML_VERDICTS: usize = 256;
 
 /// The value of [`SecurityEvent::tool_name`] for Messages API traffic.
 pub const TOOL_NAME_ANTHROPIC_API: &str = "anthropic-api";
@@ -213,8 +219,12 @@ pub struct SecurityEvent {
     /// Human-readable reasons for the decision (policy rule ids, error causes).
     pub reasons: Vec<String>,
     pub findings: Vec<EventFinding>,
+    /// Findings the request raised beyond [`MAX_EVENT_FINDINGS`], counted, not listed.
+    pub findings_omitted: u32,
     /// Empty when no ML detector ran (yet).
     pub ml_verdicts: Vec<MlVerdict>,
+    /// Verdicts beyond [`MAX_EVENT_ML_VERDICTS`], counted, not listed.
+    pub ml_verdicts_omitted: u32,
     /// Milliseconds, see the module docs.
     pub latency_total_ms: u64,
     /// Milliseconds, see the module docs.
@@ -260,7 +270,9 @@ impl Default for SecurityEvent {
             decision: Decision::Allow,
             reasons: Vec::new(),
             findings: Vec::new(),
+            findings_omitted: 0,
             ml_verdicts: Vec::new(),
+            ml_verdicts_omitted: 0,
             latency_total_ms: 0,
             upstream_ms: None,
             overhead_us: 0,
@@ -284,4 +296,41 @@ impl SecurityEvent {
             ..SecurityEvent::default()
         }
     }
+
+    /// Bounds the event's lists, so its size is bounded whatever the request held
+    /// (a 32 MB body can raise tens of thousands of findings; an event over the
+    /// NATS `max_payload` could never be published). Keeps the findings the decision
+    /// names in `reasons` first, then the most confident, in their original order,
+    /// and the highest-scoring ML verdicts; the rest are counted in
+    /// `findings_omitted` / `ml_verdicts_omitted`.
+    pub fn bound_lists(&mut self) {
+        let reasons = &self.reasons;
+        let findings_omitted = keep_best(&mut self.findings, MAX_EVENT_FINDINGS, |f| {
+            (reasons.iter().any(|r| r == &f.detector_id), f.confidence)
+        });
+        self.findings_omitted = self.findings_omitted.saturating_add(findings_omitted);
+        let verdicts_omitted = keep_best(&mut self.ml_verdicts, MAX_EVENT_ML_VERDICTS, |v| (false, v.score));
+        self.ml_verdicts_omitted = self.ml_verdicts_omitted.saturating_add(verdicts_omitted);
+    }
+}
+
+/// Keeps the `max` items ranking highest by `rank` (ties: the earlier item), in their
+/// original order; returns how many were dropped.
+fn keep_best<T>(items: &mut Vec<T>, max: usize, rank: impl Fn(&T) -> (bool, f32)) -> u32 {
+    if items.len() <= max {
+        return 0;
+    }
+    let dropped = items.len() - max;
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (rank(&items[a]), rank(&items[b]));
+        rb.0.cmp(&ra.0).then(rb.1.total_cmp(&ra.1)).then(a.cmp(&b))
+    });
+    let mut keep = vec![false; items.len()];
+    for &i in &order[..max] {
+        keep[i] = true;
+    }
+    let mut flags = keep.into_iter();
+    items.retain(|_| flags.next().unwrap_or(false));
+    u32::try_from(dropped).unwrap_or(u32::MAX)
 }

@@ -10,7 +10,8 @@
 //! schema this crate version describes.
 
 mod codec;
-pub mod detect; pub use detect::*;
+pub mod detect;
+pub use detect::*;
 mod content;
 mod error;
 mod event;
@@ -20,7 +21,7 @@ pub mod nats;
 pub use content::{CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage};
 pub use error::SchemaError;
 pub use event::{
-    Decision, EventFinding, EventKind, MCP_SERVER_ANTHROPIC_PROXY, MlVerdict, SCHEMA_VERSION,
-    SecurityEvent, SegmentProvenance, SegmentSource, TOOL_NAME_ANTHROPIC_API,
+    Decision, EventFinding, EventKind, MAX_EVENT_FINDINGS, MAX_EVENT_ML_VERDICTS, MCP_SERVER_ANTHROPIC_PROXY,
+    MlVerdict, SCHEMA_VERSION, SecurityEvent, SegmentProvenance, SegmentSource, TOOL_NAME_ANTHROPIC_API,
 };
-pub use migrations::{Migration, migrations};
+pub use migrations::{Migration, added_column, migrations};

@@ -2,9 +2,8 @@
 //! Round trips and compatibility of the SecurityEvent encodings.
 
 use portcullis_schemas::{
-    CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage, Decision,
-    EventFinding, EventKind, MlVerdict, SCHEMA_VERSION, SecurityEvent, SegmentProvenance,
-    SegmentSource,
+    CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage, Decision, EventFinding, EventKind,
+    MlVerdict, SCHEMA_VERSION, SecurityEvent, SegmentProvenance, SegmentSource,
 };
 use serde::Serialize;
 
@@ -128,7 +127,10 @@ fn additive_changes_decode_both_ways() {
     assert_eq!(e.tool_name, "anthropic-api");
     assert!(e.findings.is_empty());
 
-    let newer = NewerEvent { base: full_event(), some_future_field: vec![1, 2] };
+    let newer = NewerEvent {
+        base: full_event(),
+        some_future_field: vec![1, 2],
+    };
     let json = serde_json::to_vec(&newer).unwrap();
     assert_eq!(SecurityEvent::from_json(&json).unwrap(), newer.base);
 }
@@ -138,4 +140,79 @@ fn garbage_is_an_error_not_a_panic() {
     assert!(SecurityEvent::from_msgpack(b"\xc1\xff\x00garbage").is_err());
     assert!(SecurityEvent::from_json(b"{not json").is_err());
     assert!(SecurityEvent::from_msgpack(&[]).is_err());
+}
+
+fn finding(id: &str, confidence: f32, message_index: u32) -> EventFinding {
+    EventFinding {
+        detector_id: id.into(),
+        category: "pii".into(),
+        confidence,
+        segment: SegmentProvenance {
+            source: SegmentSource::Message,
+            role: Some("user".into()),
+            message_index: Some(message_index),
+            block_index: None,
+        },
+        redacted: "[REDACTED 5 bytes]".into(),
+    }
+}
+
+#[test]
+fn bounded_lists_keep_the_decisive_and_most_confident_findings_in_order() {
+    use portcullis_schemas::{MAX_EVENT_FINDINGS, MAX_EVENT_ML_VERDICTS};
+    let mut e = SecurityEvent::new_request(0, "acme", "p");
+    e.reasons = vec!["secret.aws".into()];
+    // 10,000 low-confidence emails, one decisive finding near the end, one confident phone.
+    e.findings = (0..10_000).map(|i| finding("pii.email", 0.5, i)).collect();
+    e.findings.insert(9_000, finding("secret.aws", 0.1, 9_000));
+    e.findings.insert(5_000, finding("pii.phone", 0.9, 5_000));
+    e.ml_verdicts = (0..1_000)
+        .map(|i| MlVerdict {
+            segment: finding("x", 0.0, i).segment,
+            label: "benign".into(),
+            score: if i == 999 { 0.99 } else { 0.01 },
+            model_id: "default".into(),
+            model_version: "v".into(),
+        })
+        .collect();
+    let small = e.to_msgpack().unwrap().len();
+    e.bound_lists();
+    assert_eq!(e.findings.len(), MAX_EVENT_FINDINGS);
+    assert_eq!(e.findings_omitted, 10_002 - MAX_EVENT_FINDINGS as u32);
+    // The decisive and the most confident finding survive; the emails kept are the first ones.
+    assert_eq!(e.findings.last().unwrap().detector_id, "secret.aws");
+    assert!(e.findings.iter().any(|f| f.detector_id == "pii.phone"));
+    assert_eq!(e.findings[0].segment.message_index, Some(0));
+    assert_eq!(
+        e.findings.iter().filter(|f| f.detector_id == "pii.email").count(),
+        MAX_EVENT_FINDINGS - 2
+    );
+    let indexes: Vec<u32> = e.findings.iter().filter_map(|f| f.segment.message_index).collect();
+    assert!(indexes.windows(2).all(|w| w[0] < w[1]), "original order kept");
+    assert_eq!(e.ml_verdicts.len(), MAX_EVENT_ML_VERDICTS);
+    assert_eq!(e.ml_verdicts_omitted, 1_000 - MAX_EVENT_ML_VERDICTS as u32);
+    assert!(e.ml_verdicts.iter().any(|v| v.score > 0.9));
+    let bounded = e.to_msgpack().unwrap().len();
+    assert!(bounded < 128 * 1024 && bounded < small / 10, "{bounded} bytes");
+    // Bounding again changes nothing.
+    let again = e.clone();
+    e.bound_lists();
+    assert_eq!(e, again);
+}
+
+#[test]
+fn a_version_1_event_reads_with_nothing_omitted() {
+    #[derive(Serialize)]
+    struct V1 {
+        schema_version: u16,
+        tenant: &'static str,
+    }
+    let bytes = rmp_serde::to_vec_named(&V1 {
+        schema_version: 1,
+        tenant: "acme",
+    })
+    .unwrap();
+    let e = SecurityEvent::from_msgpack(&bytes).unwrap();
+    assert_eq!((e.schema_version, e.findings_omitted, e.ml_verdicts_omitted), (1, 0, 0));
+    const { assert!(SCHEMA_VERSION >= 2) };
 }

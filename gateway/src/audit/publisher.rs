@@ -40,6 +40,9 @@ pub(super) enum Command {
 
 /// Spooled records republished per round (then the task serves new events again).
 const REPLAY_WINDOW: usize = 512;
+/// Bytes a JetStream publish adds to the payload (the `Nats-Msg-Id` header and framing),
+/// counted against the server's `max_payload`.
+const PUBLISH_HEADER_ROOM: usize = 256;
 /// Wait after a failed replay round before trying again.
 const REPLAY_BACKOFF: Duration = Duration::from_millis(500);
 /// Commands handled per wake-up before the spool is flushed.
@@ -177,7 +180,17 @@ impl Publisher {
         if self.cfg.live_events {
             self.publish_live(&event, connected).await;
         }
-        let pending = Pending { subject, event_id: event.event_id, payload };
+        if self.exceeds_max_payload(payload.len()) {
+            // Spooled, it would block every later event behind it forever.
+            self.counters
+                .drop_event("event larger than the NATS server's max_payload");
+            return;
+        }
+        let pending = Pending {
+            subject,
+            event_id: event.event_id,
+            payload,
+        };
         if !connected || !self.spool.is_empty() || !self.ensure_stream().await {
             self.spool_pending(pending);
             return;
@@ -223,6 +236,14 @@ impl Publisher {
         if let Err(err) = self.client.publish(subject, json).await {
             tracing::debug!(%err, "audit: live event not published");
         }
+    }
+
+    /// Whether a payload of `len` bytes can never be published to this server (its
+    /// `max_payload`, with room for the message-id header). Unknown before the first
+    /// connection: then nothing is refused.
+    fn exceeds_max_payload(&self, len: usize) -> bool {
+        let max = self.client.max_payload();
+        max > 0 && len.saturating_add(PUBLISH_HEADER_ROOM) > max
     }
 
     async fn publish(&mut self, pending: Pending) {
@@ -323,7 +344,9 @@ impl Publisher {
         let bytes = self.spool.bytes();
         self.counters.spool_depth.store(self.spool.depth(), Ordering::Relaxed);
         self.counters.spool_bytes.store(bytes, Ordering::Relaxed);
-        self.counters.spool_full.store(bytes >= self.full_threshold, Ordering::Relaxed);
+        self.counters
+            .spool_full
+            .store(bytes >= self.full_threshold, Ordering::Relaxed);
     }
 
     /// Republish up to [`REPLAY_WINDOW`] spooled records, oldest first, and
@@ -343,30 +366,44 @@ impl Publisher {
         let batch_len = batch.len() as u64;
         let mut acks = Vec::with_capacity(batch.len());
         for (record, pos) in batch {
+            if self.exceeds_max_payload(record.payload.len()) {
+                // Spooled before the server's limit was known: it can never be published,
+                // and must not hold back the records behind it.
+                self.counters
+                    .drop_event("spooled event larger than the NATS server's max_payload");
+                acks.push((None, pos));
+                continue;
+            }
             let message = PublishMessage::build()
                 .payload(Bytes::from(record.payload))
                 .message_id(record.event_id.to_string());
             match self.js.send_publish(record.subject, message).await {
-                Ok(ack) => acks.push((ack, pos)),
+                Ok(ack) => acks.push((Some(ack), pos)),
                 Err(_) => break,
             }
         }
         let (futures, positions): (Vec<_>, Vec<_>) = acks.into_iter().unzip();
-        let results = futures_util::future::join_all(futures.into_iter().map(IntoFuture::into_future)).await;
+        let results = futures_util::future::join_all(futures.into_iter().map(|ack| async move {
+            match ack {
+                Some(ack) => ack.into_future().await.map(|_| true),
+                None => Ok(false),
+            }
+        }))
+        .await;
         let mut committed = None;
         let mut count = 0u64;
+        let mut published = 0u64;
         for (result, pos) in results.into_iter().zip(positions) {
-            if result.is_err() {
-                break;
-            }
+            let Ok(was_published) = result else { break };
             committed = Some(pos);
             count += 1;
+            published += u64::from(was_published);
         }
         if let Some(pos) = committed {
             if let Err(err) = self.spool.commit(pos, count) {
                 tracing::error!(%err, "audit: spool head not saved");
             }
-            self.counters.published.fetch_add(count, Ordering::Relaxed);
+            self.counters.published.fetch_add(published, Ordering::Relaxed);
             self.update_spool_counters();
             if self.spool.is_empty() {
                 tracing::info!("audit: spool replayed");

@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 use super::config::{AuditConfig, SpoolFullMode};
 use super::error::{AuditError, AuditRejected};
 use super::health::{AuditHealth, AuditMode, Counters};
+use super::jsonl;
 use super::publisher::{Command, Publisher};
 use super::spool::Spool;
-use super::jsonl;
 
 /// Records [`SecurityEvent`]s without ever making a request wait for NATS.
 /// Cheap to clone; all clones feed the same background task.
@@ -52,10 +52,12 @@ impl AuditSink {
                 (AuditMode::Jsonl, worker)
             }
             Some(url) => {
-                let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, cfg.spool_segment_bytes)
-                    .map_err(|source| AuditError::Spool {
-                        path: cfg.spool_dir.display().to_string(),
-                        source,
+                let spool =
+                    Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, cfg.spool_segment_bytes).map_err(|source| {
+                        AuditError::Spool {
+                            path: cfg.spool_dir.display().to_string(),
+                            source,
+                        }
                     })?;
                 let client = connect(url).await?;
                 crate::nats::wait_for_first_connection(&client, INITIAL_CONNECT_WAIT).await;
@@ -81,7 +83,10 @@ impl AuditSink {
     /// is full: the gateway then answers 503 instead of serving unaudited.
     /// In `keep_serving` mode an event that cannot be kept is counted in
     /// `dropped` and logged.
-    pub fn record(&self, event: SecurityEvent) -> Result<(), AuditRejected> {
+    pub fn record(&self, mut event: SecurityEvent) -> Result<(), AuditRejected> {
+        // Bounded before it is queued: a request with thousands of findings must not
+        // make an event the transport cannot carry.
+        event.bound_lists();
         let inner = &*self.inner;
         let counters = &inner.counters;
         let queue_full = counters.queued.load(Ordering::Relaxed) >= inner.max_queued;
@@ -90,7 +95,11 @@ impl AuditSink {
             match inner.spool_full {
                 SpoolFullMode::Reject => {
                     counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    let reason = if spool_full { "audit spool full" } else { "audit queue full" };
+                    let reason = if spool_full {
+                        "audit spool full"
+                    } else {
+                        "audit queue full"
+                    };
                     return Err(AuditRejected { reason });
                 }
                 SpoolFullMode::KeepServing if queue_full => {
@@ -146,5 +155,8 @@ const INITIAL_CONNECT_WAIT: Duration = Duration::from_secs(1);
 async fn connect(url: &str) -> Result<async_nats::Client, AuditError> {
     crate::nats::connect(url, "portcullis-gateway-audit")
         .await
-        .map_err(|err| AuditError::Nats { url: url.to_owned(), reason: err.to_string() })
+        .map_err(|err| AuditError::Nats {
+            url: url.to_owned(),
+            reason: err.to_string(),
+        })
 }
