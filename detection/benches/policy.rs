@@ -61,6 +61,7 @@ fn input() -> PolicyInput {
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
+        findings_omitted: 0,
     }
 }
 
@@ -83,11 +84,9 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("findings.rego"), REGO_FINDINGS);
-    let both = Policy::compile(
-        &PolicyConfig { rego: Some(REGO.into()), rego_files: vec!["findings.rego".into()], ..Default::default() },
-        &dir,
-    )
-    .expect("policy");
+    let both =
+        Policy::compile(&PolicyConfig { rego: Some(REGO.into()), rego_files: vec!["findings.rego".into()], ..Default::default() }, &dir)
+            .expect("policy");
     let (i, f) = (input(), findings());
     percentiles("templates only", &templates_only, &i, &f);
     percentiles("seed rego", &seed, &i, &f);

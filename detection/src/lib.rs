@@ -165,10 +165,12 @@ pub use error::DetectionError;
 pub use finding::{Category, DetectorInfo, Finding, Transform};
 pub use normalize::normalize;
 pub use policy::{
-    Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, ML_INJECTION_ID, Policy,
-    PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
+    Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, ML_INJECTION_ID, Policy, PolicyConfig,
+    PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
 };
-pub use scanner::{MAX_FINDINGS_PER_DETECTOR, Scanner, profile_patterns, thread_cpu_time};
 pub use request_body::{BodyError, InspectedBody, inspect_body};
+pub use scanner::{
+    MAX_FINDINGS_PER_DETECTOR, MAX_REQUEST_FINDINGS_PER_GROUP, ScanReport, Scanner, profile_patterns, thread_cpu_time,
+};
 pub use segments::{RequestFacts, Segment, SegmentRef, SourceKind};
 pub use validators::{luhn_valid, shannon_entropy};

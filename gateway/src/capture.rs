@@ -2,11 +2,16 @@
 //! from the inspected segments, with every PII and secret span the signature detectors
 //! found replaced by its redacted rendering. Projects default to `none` (metadata only).
 
-use portcullis_detection::{Category, Finding, RequestFacts, Segment, SourceKind};
+use std::collections::HashMap;
+
+use portcullis_detection::{Category, Finding, RequestFacts, Segment, SegmentRef, SourceKind};
 use portcullis_schemas::{CapturedBlock, CapturedBlockKind, CapturedConversation, CapturedMessage};
 
 /// Upper bound of captured text per event; beyond it the capture is marked truncated.
 const MAX_CAPTURED_BYTES: usize = 256 * 1024;
+/// What each captured block costs the budget on top of its text (its JSON/msgpack
+/// framing), so a body of 100,000 one-character blocks cannot make a huge event.
+const BLOCK_OVERHEAD: usize = 32;
 
 /// `text` with the spans of PII/secret findings replaced (spans are on char boundaries
 /// and inside the segment, which the detection crate guarantees).
@@ -44,14 +49,39 @@ fn kind_of(source: SourceKind) -> CapturedBlockKind {
     }
 }
 
-pub fn capture(facts: &RequestFacts, segments: &[Segment], findings: &[Finding]) -> CapturedConversation {
+/// Stands in for a segment whose findings the scan's per-request bound cut short: its
+/// unmasked PII or secrets would otherwise be captured.
+pub const WITHHELD: &str = "[withheld: more findings than one request keeps]";
+
+/// The conversation with PII and secrets masked. `incomplete_segments` (ascending
+/// indices into `segments`) are the segments whose findings are not all in `findings`.
+pub fn capture(
+    facts: &RequestFacts,
+    segments: &[Segment],
+    findings: &[Finding],
+    incomplete_segments: &[usize],
+) -> CapturedConversation {
     let mut conversation = CapturedConversation { tools: facts.tool_names.clone(), ..Default::default() };
     let mut budget = MAX_CAPTURED_BYTES;
+    // Each segment's masking findings, grouped in one pass (a filter over all findings per
+    // segment was quadratic: a body of many small segments has as many findings).
+    let mut by_segment: HashMap<&SegmentRef, Vec<&Finding>> = HashMap::new();
+    for f in findings.iter().filter(|f| matches!(f.category, Category::Pii | Category::Secret)) {
+        by_segment.entry(&f.segment).or_default().push(f);
+    }
     // Segments come in body order; consecutive segments of one message form its blocks.
     let mut current_message: Option<usize> = None;
-    for segment in segments {
-        let own: Vec<&Finding> = findings.iter().filter(|f| f.segment == segment.origin).collect();
-        let mut text = mask(&segment.text, &own);
+    for (index, segment) in segments.iter().enumerate() {
+        if budget <= BLOCK_OVERHEAD {
+            conversation.truncated = true;
+            break;
+        }
+        budget -= BLOCK_OVERHEAD;
+        let mut text = if incomplete_segments.binary_search(&index).is_ok() {
+            WITHHELD.to_owned()
+        } else {
+            mask(&segment.text, by_segment.get(&segment.origin).map_or(&[], Vec::as_slice))
+        };
         if text.len() > budget {
             let mut cut = budget;
             while !text.is_char_boundary(cut) {
@@ -99,7 +129,7 @@ mod tests {
         });
         let body = inspect_body(&serde_json::to_vec(&body).unwrap()).unwrap();
         let findings = Scanner::new().unwrap().scan_uncached(&body.segments);
-        let captured = capture(&body.facts, &body.segments, &findings);
+        let captured = capture(&body.facts, &body.segments, &findings, &[]);
         let text = serde_json::to_string(&captured).unwrap();
         assert!(!text.contains("abcdefghijklmnopqrstuvwxyz0123456789"), "{text}");
         assert!(!text.contains("123-45-6789"), "{text}");
@@ -109,5 +139,35 @@ mod tests {
         assert_eq!(roles, ["user", "assistant", "user"]);
         assert_eq!(captured.messages[1].blocks.len(), 2);
         assert_eq!(captured.messages[2].blocks[0].kind, CapturedBlockKind::ToolResult);
+    }
+
+    #[test]
+    fn many_tiny_blocks_are_bounded_by_their_framing_too() {
+        let blocks: Vec<_> = (0..100_000).map(|_| serde_json::json!({"type": "text", "text": "x"})).collect();
+        let body = serde_json::json!({"messages": [{"role": "user", "content": blocks}]});
+        let body = inspect_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let captured = capture(&body.facts, &body.segments, &[], &[]);
+        assert!(captured.truncated);
+        let kept = captured.messages[0].blocks.len();
+        assert!(kept < MAX_CAPTURED_BYTES / BLOCK_OVERHEAD, "{kept}");
+        assert!(serde_json::to_vec(&captured).unwrap().len() < 2 * MAX_CAPTURED_BYTES);
+    }
+
+    #[test]
+    fn segments_past_the_findings_bound_are_withheld_not_captured_unmasked() {
+        let blocks: Vec<_> =
+            (0..40).map(|i| serde_json::json!({"type": "text", "text": format!("mail u{i}@example.com")})).collect();
+        let body = serde_json::json!({"messages": [{"role": "user", "content": blocks}]});
+        let body = inspect_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let report = Scanner::new().unwrap().scan_report("t", &body.segments);
+        assert!(!report.incomplete_segments.is_empty());
+        let captured = capture(&body.facts, &body.segments, &report.findings, &report.incomplete_segments);
+        let texts: Vec<&str> = captured.messages[0].blocks.iter().map(|b| b.text.as_str()).collect();
+        assert_eq!(texts.len(), 40);
+        for (i, text) in texts.iter().enumerate() {
+            assert!(!text.contains("@example.com"), "block {i}: {text}");
+            let withheld = report.incomplete_segments.contains(&i);
+            assert_eq!(*text == WITHHELD, withheld, "block {i}: {text}");
+        }
     }
 }

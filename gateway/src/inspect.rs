@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
-    BodyError, Decision, Finding, InspectedBody, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict, inspect_body,
+    BodyError, Decision, Finding, InspectedBody, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict,
+    inspect_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
@@ -26,6 +27,9 @@ pub struct Scanned {
     pub facts: RequestFacts,
     pub segments: Vec<Segment>,
     pub findings: Vec<Finding>,
+    /// Indices of the segments whose findings the scan's per-request bound cut short
+    /// ([`portcullis_detection::ScanReport`]); content capture withholds their text.
+    pub incomplete_segments: Vec<usize>,
     pub input: PolicyInput,
 }
 
@@ -36,7 +40,8 @@ pub fn is_inspected(method: &Method, path: &str) -> bool {
 
 /// Headers the policy may see: everything but credentials and cookies.
 fn policy_headers(headers: &HeaderMap, gateway_key_headers: &[axum::http::HeaderName]) -> BTreeMap<String, String> {
-    const SECRET: [&str; 6] = ["authorization", "x-api-key", "x-anthropic-key", "cookie", "proxy-authorization", "set-cookie"];
+    const SECRET: [&str; 6] =
+        ["authorization", "x-api-key", "x-anthropic-key", "cookie", "proxy-authorization", "set-cookie"];
     headers
         .iter()
         .filter(|(name, _)| !SECRET.contains(&name.as_str()) && !gateway_key_headers.contains(name))
@@ -62,15 +67,16 @@ pub fn scan(scanner: &Scanner, request: InspectRequest<'_>) -> Result<Scanned, G
             _ => format!("{e}; it cannot be inspected"),
         })
     })?;
-    let findings = scanner.scan(&request.identity.tenant, &segments);
+    let report = scanner.scan_report(&request.identity.tenant, &segments);
     let mut input = PolicyInput::from_facts(&facts);
+    input.findings_omitted = report.omitted;
     input.tenant = request.identity.tenant.clone();
     input.project = request.identity.project.clone();
     input.path = request.path.to_string();
     input.method = request.method.to_string();
     input.session_id = request.session_id;
     input.headers = policy_headers(request.headers, request.gateway_key_headers);
-    Ok(Scanned { facts, segments, findings, input })
+    Ok(Scanned { facts, segments, findings: report.findings, incomplete_segments: report.incomplete_segments, input })
 }
 
 /// The project's policy (template, overrides, Rego) on `findings`.
@@ -80,7 +86,8 @@ pub fn judge(
     input: &PolicyInput,
     findings: &[Finding],
 ) -> Result<Verdict, GatewayError> {
-    let policy = policies.get(project).ok_or_else(|| GatewayError::Internal(format!("no policy for project {project}")))?;
+    let policy =
+        policies.get(project).ok_or_else(|| GatewayError::Internal(format!("no policy for project {project}")))?;
     policy
         .current()
         .evaluate(input, findings)

@@ -230,3 +230,35 @@ async fn content_is_not_captured_by_default() {
     let events = stack.gateway.audit_events(1).await;
     assert!(events[0]["content"].is_null());
 }
+
+#[tokio::test]
+async fn a_body_of_thousands_of_findings_is_judged_on_a_bounded_list() {
+    // 5,000 text blocks with an e-mail address each: unbounded, one finding per block
+    // would all go into the Rego input and the event (seconds and gigabytes at 32 MB).
+    let rego = "package portcullis.bound\nalert if { input.findings_omitted > 4000 }\n";
+    let stack = Stack::start_with_project(
+        MockConfig::default(),
+        "capture = \"redacted\"",
+        &format!("[projects.policy]\nrego = '''\n{rego}'''\n[projects.policy.detectors.pii]\naction = \"log\"\n"),
+    )
+    .await;
+    let blocks: Vec<_> = (0..5_000)
+        .map(|i| serde_json::json!({"type": "text", "text": format!("mail user{i}@example.com")}))
+        .collect();
+    let body = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": blocks}]});
+    let response = stack.post("/v1/messages", &body.to_string()).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-risk-categories"], "pii");
+    response.text().await.unwrap();
+    let events = stack.gateway.audit_events(1).await;
+    let event = &events[0];
+    assert_eq!(event["decision"], "alert", "{}", event["reasons"]);
+    assert_eq!(event["reasons"], serde_json::json!(["rego:portcullis.bound.alert"]));
+    let kept = event["findings"].as_array().unwrap().len() as u64;
+    assert!(kept <= 32, "{kept}");
+    assert_eq!(kept + event["findings_omitted"].as_u64().unwrap(), 5_000);
+    let blocks = event["content"]["messages"][0]["blocks"].as_array().unwrap();
+    let text = serde_json::to_string(blocks).unwrap();
+    assert!(!text.contains("@example.com"), "an unmasked address was captured");
+    assert!(text.contains("withheld"));
+}

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use regorus::Value as RegoValue;
+use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
 use crate::finding::Finding;
@@ -17,7 +17,9 @@ pub const TOOL_NAME: &str = "anthropic-api";
 /// What the gateway knows about a request. Serialized as the Rego `input` document, with
 /// `mcp_server: "anthropic-proxy"`, `tool_name: "anthropic-api"` and `findings` added
 /// (each: `id`, `category`, `confidence`, `source`, `role`, `message_index`, `block_index`,
-/// `nested_index`, `transform`; never the matched text). Absent optional fields are
+/// `nested_index`, `transform`; never the matched text; at most
+/// [`crate::MAX_REQUEST_FINDINGS_PER_GROUP`] per detector and kind of text, the rest
+/// counted in `findings_omitted`). Absent optional fields are
 /// omitted (so `input.model` is undefined, not null, when the body has no model).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PolicyInput {
@@ -38,6 +40,9 @@ pub struct PolicyInput {
     /// Non-secret request headers (lower-case names). The gateway must leave out
     /// credentials (`x-api-key`, `authorization`, cookies).
     pub headers: BTreeMap<String, String>,
+    /// Findings the scan left out of `findings` ([`crate::ScanReport::omitted`]): a rule
+    /// that counts findings adds this.
+    pub findings_omitted: u32,
 }
 
 impl PolicyInput {
@@ -109,6 +114,7 @@ impl PolicyInput {
         let headers: BTreeMap<RegoValue, RegoValue> =
             self.headers.iter().map(|(k, v)| (RegoValue::from(k.as_str()), RegoValue::from(v.as_str()))).collect();
         put("headers", RegoValue::from(headers));
+        put("findings_omitted", RegoValue::from(u64::from(self.findings_omitted)));
         put("mcp_server", RegoValue::from(MCP_SERVER));
         put("tool_name", RegoValue::from(TOOL_NAME));
         put("findings", RegoValue::from(findings.iter().map(finding_to_rego).collect::<Vec<_>>()));
@@ -168,6 +174,7 @@ mod tests {
             tool_names: vec!["Read".into(), "Bash".into()],
             session_id: Some("s-1".into()),
             headers: [("x-app".to_owned(), "cli".to_owned())].into_iter().collect(),
+            findings_omitted: 7,
         };
         for input in [full, PolicyInput::default()] {
             for f in [&findings[..], &[]] {

@@ -138,6 +138,7 @@ async fn admit(
     event.max_tokens = scanned.facts.max_tokens.and_then(|t| u32::try_from(t).ok());
     event.stream = scanned.facts.stream;
     event.tool_count = u32::try_from(scanned.facts.tool_count).unwrap_or(u32::MAX);
+    event.findings_omitted = scanned.input.findings_omitted;
 
     let policies = state.policies();
     let mut findings = scanned.findings;
@@ -185,7 +186,8 @@ async fn admit(
         portcullis_detection::Decision::Block => Decision::Block,
     };
     if project.is_some_and(|p| p.capture == ContentCapture::Redacted) {
-        event.content = Some(crate::capture::capture(&scanned.facts, &scanned.segments, &findings));
+        event.content =
+            Some(crate::capture::capture(&scanned.facts, &scanned.segments, &findings, &scanned.incomplete_segments));
     }
     let blocked = verdict.decision == portcullis_detection::Decision::Block;
     if let Some(ml_cfg) = ml_cfg.filter(|ml| ml.mode == MlMode::Alert)

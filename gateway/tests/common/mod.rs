@@ -122,8 +122,12 @@ impl TestGateway {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let events: Vec<serde_json::Value> =
-                text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+            // Only complete lines: the writer may be midway through a large event.
+            let events: Vec<serde_json::Value> = text
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n') && !l.trim().is_empty())
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
             if events.len() >= at_least || std::time::Instant::now() > deadline {
                 return events;
             }
