@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+if cargo fmt --version >/dev/null 2>&1; then
+    echo "== cargo fmt --check (layout in rustfmt.toml)"
+    cargo fmt --all --check
+else
+    echo "== cargo fmt not installed (rustup component add rustfmt): layout not checked"
+fi
 echo "== cargo clippy (lints deny unwrap/expect/panic outside tests)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

@@ -91,7 +91,10 @@ async fn main() {
     cfg.clickhouse.url = ch.http_url();
     cfg.batch.max_events = env_u64("AUDIT_BENCH_BATCH", cfg.batch.max_events as u64) as usize;
     cfg.batch.max_in_flight = env_u64("AUDIT_BENCH_IN_FLIGHT", cfg.batch.max_in_flight as u64) as usize;
-    println!("batches of {} events / {} ms, {} in flight", cfg.batch.max_events, cfg.batch.max_age_ms, cfg.batch.max_in_flight);
+    println!(
+        "batches of {} events / {} ms, {} in flight",
+        cfg.batch.max_events, cfg.batch.max_age_ms, cfg.batch.max_in_flight
+    );
 
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = jetstream::new(client);
@@ -99,7 +102,10 @@ async fn main() {
     let t = Instant::now();
     publish_all(&js, 0, n).await;
     let publish_secs = t.elapsed().as_secs_f64();
-    println!("published {n} events to JetStream in {publish_secs:.2} s ({:.0} events/s, acked)", n as f64 / publish_secs);
+    println!(
+        "published {n} events to JetStream in {publish_secs:.2} s ({:.0} events/s, acked)",
+        n as f64 / publish_secs
+    );
 
     // 1. Drain the backlog.
     let stats = Arc::new(WriterStats::default());
@@ -147,7 +153,8 @@ async fn main() {
         for _ in 0..per_tick {
             let e = event(i);
             i += 1;
-            let msg = PublishMessage::build().payload(e.to_msgpack().unwrap().into()).message_id(e.event_id.to_string());
+            let msg =
+                PublishMessage::build().payload(e.to_msgpack().unwrap().into()).message_id(e.event_id.to_string());
             // Acks are awaited in the background, like the gateway does.
             let ack = js.send_publish(format!("audit.events.{}", e.tenant), msg).await.unwrap();
             tokio::spawn(async move { ack.await.unwrap() });

@@ -200,7 +200,8 @@ impl WriterConfig {
             return invalid("nats.subject_prefix", "a subject without wildcards");
         }
         let events = format!("{}.", self.nats.subject_prefix);
-        if self.nats.dead_letter_subject.starts_with(&events) || self.nats.dead_letter_subject.contains(['*', '>', ' ']) {
+        if self.nats.dead_letter_subject.starts_with(&events) || self.nats.dead_letter_subject.contains(['*', '>', ' '])
+        {
             return invalid("nats.dead_letter_subject", "a subject without wildcards, outside nats.subject_prefix");
         }
         if self.nats.max_deliver < 2 || (self.nats.dead_letter_after as i64) >= self.nats.max_deliver {
@@ -292,9 +293,8 @@ mod tests {
         assert!(err.contains("batch.max_events"), "{err}");
         let err = WriterConfig::from_toml_str("[clickhouse]\nurl = \"127.0.0.1:8123\"").unwrap_err().to_string();
         assert!(err.contains("clickhouse.url"), "{err}");
-        let err = WriterConfig::from_toml_str("[nats]\ndead_letter_subject = \"audit.events.dlq\"")
-            .unwrap_err()
-            .to_string();
+        let err =
+            WriterConfig::from_toml_str("[nats]\ndead_letter_subject = \"audit.events.dlq\"").unwrap_err().to_string();
         assert!(err.contains("dead_letter_subject"), "{err}");
     }
 

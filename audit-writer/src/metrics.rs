@@ -61,8 +61,16 @@ fn snapshot(stats: &WriterStats, lag: &ConsumerLag) -> Snapshot {
             "Redelivered or re-published events found already stored and not inserted again",
             s.duplicates_skipped,
         )
-        .counter("portcullis_writer_dead_lettered", "Undecodable messages moved to the dead-letter stream", s.dead_lettered)
-        .counter("portcullis_writer_insert_failures", "Failed INSERT attempts; each batch is retried with backoff", s.insert_failures)
+        .counter(
+            "portcullis_writer_dead_lettered",
+            "Undecodable messages moved to the dead-letter stream",
+            s.dead_lettered,
+        )
+        .counter(
+            "portcullis_writer_insert_failures",
+            "Failed INSERT attempts; each batch is retried with backoff",
+            s.insert_failures,
+        )
         .counter("portcullis_writer_secrets_scrubbed", "Secrets the writer's redactor replaced", s.scrubbed)
         .counter("portcullis_writer_batches", "Batches inserted and acked", s.batches)
         .counter("portcullis_writer_acked", "Messages acked after their INSERT", s.acked)
@@ -127,9 +135,7 @@ async fn read_lag(js: &jetstream::Context, stream: &str, durable: &str, lag: &Co
 
 /// Serve `GET /metrics` on `listen` until the returned server is dropped.
 pub async fn serve(listen: SocketAddr, render: Render) -> Result<MetricsServer, WriterError> {
-    MetricsServer::start(listen, render)
-        .await
-        .map_err(|e| WriterError::Config(format!("metrics_listen {listen}: {e}")))
+    MetricsServer::start(listen, render).await.map_err(|e| WriterError::Config(format!("metrics_listen {listen}: {e}")))
 }
 
 /// The listener and backlog poller of a running writer, per `cfg.metrics_listen`

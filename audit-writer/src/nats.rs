@@ -83,10 +83,7 @@ async fn try_setup(js: &jetstream::Context, cfg: &WriterConfig) -> Result<PullCo
         max_ack_pending: (cfg.batch.max_events as i64 * (cfg.batch.max_in_flight as i64 + 1)).max(10_000),
         ..Default::default()
     };
-    stream
-        .get_or_create_consumer(&cfg.nats.durable_name, consumer_config)
-        .await
-        .map_err(WriterError::nats)
+    stream.get_or_create_consumer(&cfg.nats.durable_name, consumer_config).await.map_err(WriterError::nats)
 }
 
 /// Publish `message` to the dead-letter subject with the reason (acked by JetStream).

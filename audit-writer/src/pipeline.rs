@@ -261,14 +261,8 @@ impl Writer {
     /// only be redelivered after `ack_wait`, never lost.
     async fn fetch(&self, want: usize, wait: Duration, batcher: &mut Batcher<Held>) -> Result<(), WriterError> {
         let mut give_up = Instant::now() + wait + FETCH_GRACE;
-        let mut messages = self
-            .consumer
-            .batch()
-            .max_messages(want)
-            .expires(wait)
-            .messages()
-            .await
-            .map_err(WriterError::nats)?;
+        let mut messages =
+            self.consumer.batch().max_messages(want).expires(wait).messages().await.map_err(WriterError::nats)?;
         while let Ok(Some(message)) = tokio::time::timeout_at(give_up, messages.next()).await {
             let message = message.map_err(WriterError::nats)?;
             self.accept(message, batcher).await;

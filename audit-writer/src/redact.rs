@@ -40,8 +40,7 @@ impl Redactor {
             .map(|p| format!("(?:{p})"))
             .chain(extra_patterns.iter().map(|p| format!("(?:{p})")))
             .collect();
-        let pattern = Regex::new(&all.join("|"))
-            .map_err(|e| WriterError::Config(format!("redaction pattern: {e}")))?;
+        let pattern = Regex::new(&all.join("|")).map_err(|e| WriterError::Config(format!("redaction pattern: {e}")))?;
         Ok(Redactor { pattern })
     }
 
@@ -74,14 +73,7 @@ impl Redactor {
     /// Scrub every string field of the event; returns the number of replacements.
     pub fn scrub_event(&self, e: &mut SecurityEvent) -> usize {
         let mut n = 0;
-        for text in [
-            &mut e.tenant,
-            &mut e.project,
-            &mut e.path,
-            &mut e.method,
-            &mut e.tool_name,
-            &mut e.mcp_server,
-        ] {
+        for text in [&mut e.tenant, &mut e.project, &mut e.path, &mut e.method, &mut e.tool_name, &mut e.mcp_server] {
             n += self.scrub(text);
         }
         for text in [&mut e.client_id, &mut e.session_id, &mut e.model, &mut e.stop_reason, &mut e.user_agent] {
@@ -152,10 +144,8 @@ mod tests {
         e.user_agent = Some(format!("curl {key}"));
         e.reasons = vec![format!("found {key}")];
         e.session_id = Some(key.to_owned());
-        e.content = Some(portcullis_schemas::CapturedConversation {
-            system: vec![key.to_owned()],
-            ..Default::default()
-        });
+        e.content =
+            Some(portcullis_schemas::CapturedConversation { system: vec![key.to_owned()], ..Default::default() });
         assert_eq!(r.scrub_event(&mut e), 4);
         let json = String::from_utf8(e.to_json().unwrap()).unwrap();
         assert!(!json.contains(key), "{json}");

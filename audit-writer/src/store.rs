@@ -53,11 +53,7 @@ impl Store {
             server = server.with_password(password);
         }
         let client = server.clone().with_database(&cfg.database);
-        Store {
-            client,
-            server,
-            database: cfg.database.clone(),
-        }
+        Store { client, server, database: cfg.database.clone() }
     }
 
     /// The client bound to the configured database (for the usage report).
@@ -67,11 +63,7 @@ impl Store {
 
     /// `(major, minor)` of `SELECT version()`.
     pub async fn server_version(&self) -> Result<(u32, u32), WriterError> {
-        let row = self
-            .server
-            .query("SELECT version() AS version")
-            .fetch_one::<VersionRow>()
-            .await?;
+        let row = self.server.query("SELECT version() AS version").fetch_one::<VersionRow>().await?;
         Ok(parse_version(&row.version))
     }
 
@@ -80,10 +72,7 @@ impl Store {
     /// several writers at once (every statement is `IF NOT EXISTS`, or an
     /// `ADD COLUMN` skipped when the column is there).
     pub async fn migrate(&self) -> Result<Vec<u32>, WriterError> {
-        self.server
-            .query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database))
-            .execute()
-            .await?;
+        self.server.query(&format!("CREATE DATABASE IF NOT EXISTS `{}`", self.database)).execute().await?;
         self.client
             .query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations \
@@ -159,17 +148,10 @@ impl Store {
         }
         let version = self.server_version().await?;
         if version < (19, 6) {
-            tracing::warn!(
-                ?version,
-                days,
-                "ClickHouse too old for TTL; clickhouse.retention_days ignored"
-            );
+            tracing::warn!(?version, days, "ClickHouse too old for TTL; clickhouse.retention_days ignored");
             return Ok(false);
         }
-        self.client
-            .query(&format!("ALTER TABLE audit_events MODIFY TTL ts + INTERVAL {days} DAY"))
-            .execute()
-            .await?;
+        self.client.query(&format!("ALTER TABLE audit_events MODIFY TTL ts + INTERVAL {days} DAY")).execute().await?;
         Ok(true)
     }
 
@@ -192,10 +174,7 @@ impl Store {
         let mut found = HashSet::new();
         for chunk in ids.chunks(IDS_PER_LOOKUP) {
             let list: Vec<String> = chunk.iter().map(|id| format!("toUUID('{id}')")).collect();
-            let sql = format!(
-                "SELECT event_id FROM audit_events WHERE event_id IN ({})",
-                list.join(",")
-            );
+            let sql = format!("SELECT event_id FROM audit_events WHERE event_id IN ({})", list.join(","));
             let rows = self.client.query(&sql).fetch_all::<IdRow>().await?;
             found.extend(rows.into_iter().map(|r| r.event_id));
         }

@@ -60,9 +60,8 @@ pub fn parse_since(text: &str) -> Result<Duration, WriterError> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| WriterError::Usage(format!("--since {text:?}: expected e.g. 7d, 24h, 30m")))?;
+    let n: u64 =
+        number.parse().map_err(|_| WriterError::Usage(format!("--since {text:?}: expected e.g. 7d, 24h, 30m")))?;
     let secs = match unit {
         "s" => 1,
         "m" => 60,

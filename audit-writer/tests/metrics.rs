@@ -46,18 +46,27 @@ async fn metrics_show_backlog_inserts_batches_and_dead_letters() {
     let (lag, _poller) = metrics::poll_lag(&cfg, Duration::from_millis(50), stop_rx.clone()).await.unwrap();
     let server = metrics::serve("127.0.0.1:0".parse().unwrap(), metrics::renderer(stats.clone(), lag)).await.unwrap();
     let text = scrape_until(server.addr(), "portcullis_writer_consumer_pending 25").await;
-    for line in ["portcullis_writer_consumer_pending 25", "portcullis_writer_consumer_info_ok 1", "portcullis_writer_events_inserted_total 0"] {
+    for line in [
+        "portcullis_writer_consumer_pending 25",
+        "portcullis_writer_consumer_info_ok 1",
+        "portcullis_writer_events_inserted_total 0",
+    ] {
         assert!(has_line(&text, line), "missing {line:?} in\n{text}");
     }
 
     let task = tokio::spawn(writer.run(stop_rx));
-    assert_eq!(wait_for_count(&ch, "SELECT count() FROM portcullis.audit_events", 25, Duration::from_secs(30)).await, 25);
+    assert_eq!(
+        wait_for_count(&ch, "SELECT count() FROM portcullis.audit_events", 25, Duration::from_secs(30)).await,
+        25
+    );
     // An undecodable message is dead-lettered after `dead_letter_after` deliveries.
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     js.publish("audit.events.acme", "not msgpack".into()).await.unwrap().await.unwrap();
     let text = scrape_until(server.addr(), "portcullis_writer_dead_lettered_total 1").await;
-    let text = if has_line(&text, "portcullis_writer_consumer_pending 0") && has_line(&text, "portcullis_writer_consumer_ack_pending 0") {
+    let text = if has_line(&text, "portcullis_writer_consumer_pending 0")
+        && has_line(&text, "portcullis_writer_consumer_ack_pending 0")
+    {
         text
     } else {
         scrape_until(server.addr(), "portcullis_writer_consumer_ack_pending 0").await

@@ -41,16 +41,12 @@ async fn an_added_column_already_there_is_skipped_not_fatal() {
     store.migrate().await.unwrap();
     // Forget version 4 and drop one of its two columns: the state a writer
     // leaves when it dies after the first ALTER of the migration.
-    ch.query("ALTER TABLE portcullis.audit_events DROP COLUMN ml_verdicts_omitted")
-        .await
-        .unwrap();
+    ch.query("ALTER TABLE portcullis.audit_events DROP COLUMN ml_verdicts_omitted").await.unwrap();
     ch.query("CREATE TABLE portcullis.kept ENGINE = Memory AS SELECT version, name FROM portcullis.schema_migrations WHERE version != 4")
         .await
         .unwrap();
     ch.query("DROP TABLE portcullis.schema_migrations").await.unwrap();
-    ch.query("RENAME TABLE portcullis.kept TO portcullis.schema_migrations")
-        .await
-        .unwrap();
+    ch.query("RENAME TABLE portcullis.kept TO portcullis.schema_migrations").await.unwrap();
 
     assert_eq!(store.migrate().await.unwrap(), vec![4]);
     let columns = ch

@@ -33,10 +33,7 @@ async fn events_land_exactly_once_with_correct_values_and_no_secrets() {
     let expected_input: u64 = events.iter().map(|e| e.input_tokens).sum();
     assert_eq!(count(&ch, "SELECT sum(input_tokens) FROM portcullis.usage_daily").await, expected_input);
     assert_eq!(count(&ch, "SELECT sum(blocked) FROM portcullis.usage_daily").await, 120);
-    assert_eq!(
-        count(&ch, "SELECT sumMerge(requests) FROM portcullis.usage_sessions").await,
-        1_200
-    );
+    assert_eq!(count(&ch, "SELECT sumMerge(requests) FROM portcullis.usage_sessions").await, 1_200);
 
     let dump = ch.query("SELECT * FROM portcullis.audit_events FORMAT TSV").await.unwrap();
     assert!(!dump.contains("TESTKEY"), "a secret reached ClickHouse");
@@ -218,7 +215,8 @@ async fn usage_cli_reports_tokens_per_model() {
         String::from_utf8(out.stdout).unwrap()
     };
     let csv = run(&["usage", "--by", "model", "--since", "7d", "--format", "csv"]);
-    let sonnet_input: u64 = events.iter().filter(|e| e.model.as_deref() == Some("claude-sonnet-4-5")).map(|e| e.input_tokens).sum();
+    let sonnet_input: u64 =
+        events.iter().filter(|e| e.model.as_deref() == Some("claude-sonnet-4-5")).map(|e| e.input_tokens).sum();
     let sonnet = csv.lines().find(|l| l.starts_with("claude-sonnet-4-5,")).unwrap();
     let fields: Vec<&str> = sonnet.split(',').collect();
     assert_eq!(fields[1], "20");

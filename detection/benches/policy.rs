@@ -33,7 +33,13 @@ fn findings() -> Vec<Finding> {
         detector_id: id,
         category,
         confidence,
-        segment: SegmentRef { source, role: Some("user".into()), message_index: Some(3), block_index: Some(0), nested_index: None },
+        segment: SegmentRef {
+            source,
+            role: Some("user".into()),
+            message_index: Some(3),
+            block_index: Some(0),
+            nested_index: None,
+        },
         span: 10..30,
         redacted: "[REDACTED 20 bytes]".into(),
         transform: Transform::None,
@@ -57,10 +63,14 @@ fn input() -> PolicyInput {
         stream: true,
         tool_names: (0..25).map(|i| format!("Tool{i}")).collect(),
         session_id: Some("0199a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into()),
-        headers: [("anthropic-version", "2023-06-01"), ("user-agent", "claude-cli/2.1.0 (external, sdk-cli)"), ("x-app", "cli")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+        headers: [
+            ("anthropic-version", "2023-06-01"),
+            ("user-agent", "claude-cli/2.1.0 (external, sdk-cli)"),
+            ("x-app", "cli"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
         findings_omitted: 0,
     }
 }
@@ -80,19 +90,25 @@ fn percentiles(name: &str, policy: &Policy, input: &PolicyInput, findings: &[Fin
 
 fn main() {
     let templates_only = Policy::compile(&PolicyConfig::default(), Path::new(".")).expect("policy");
-    let seed = Policy::compile(&PolicyConfig { rego: Some(REGO.into()), ..Default::default() }, Path::new(".")).expect("policy");
+    let seed = Policy::compile(&PolicyConfig { rego: Some(REGO.into()), ..Default::default() }, Path::new("."))
+        .expect("policy");
     let dir = std::env::temp_dir().join(format!("portcullis-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join("findings.rego"), REGO_FINDINGS);
-    let both =
-        Policy::compile(&PolicyConfig { rego: Some(REGO.into()), rego_files: vec!["findings.rego".into()], ..Default::default() }, &dir)
-            .expect("policy");
+    let both = Policy::compile(
+        &PolicyConfig { rego: Some(REGO.into()), rego_files: vec!["findings.rego".into()], ..Default::default() },
+        &dir,
+    )
+    .expect("policy");
     let (i, f) = (input(), findings());
     percentiles("templates only", &templates_only, &i, &f);
     percentiles("seed rego", &seed, &i, &f);
     percentiles("seed + findings rego", &both, &i, &f);
 
-    let mut c = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).configure_from_args();
+    let mut c = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
     let mut g = c.benchmark_group("policy_evaluate");
     g.bench_function("templates_only", |b| b.iter(|| templates_only.evaluate(black_box(&i), black_box(&f))));
     g.bench_function("seed_rego", |b| b.iter(|| seed.evaluate(black_box(&i), black_box(&f))));

@@ -66,15 +66,26 @@ fn replay() {
         let uncached = start.elapsed();
         assert_eq!(f.len(), g.len());
         if t == 1 || t % 10 == 0 {
-            lines.push(format!("turn {t:3}: {bytes:8} text bytes, cached {:8.1} us, uncached {:8.1} us", cached.as_secs_f64() * 1e6, uncached.as_secs_f64() * 1e6));
+            lines.push(format!(
+                "turn {t:3}: {bytes:8} text bytes, cached {:8.1} us, uncached {:8.1} us",
+                cached.as_secs_f64() * 1e6,
+                uncached.as_secs_f64() * 1e6
+            ));
         }
     }
-    eprintln!("100-turn replay (per-turn scan time):\n{}\ncached total {:.1} ms", lines.join("\n"), cached_total.as_secs_f64() * 1e3);
+    eprintln!(
+        "100-turn replay (per-turn scan time):\n{}\ncached total {:.1} ms",
+        lines.join("\n"),
+        cached_total.as_secs_f64() * 1e3
+    );
 }
 
 fn main() {
     replay();
-    let mut c = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).configure_from_args();
+    let mut c = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
     bench(&mut c);
     c.final_summary();
 }

@@ -2,12 +2,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 fn main() {
-    let text = std::env::args().nth(1).and_then(|p| std::fs::read_to_string(p).ok()).unwrap_or_else(|| {
-        include_str!("../src/scanner.rs").repeat(4)
-    });
+    let text = std::env::args()
+        .nth(1)
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_else(|| include_str!("../src/scanner.rs").repeat(4));
     let scanner = portcullis_detection::Scanner::new().expect("scanner");
     let segs = vec![portcullis_detection::Segment {
-        origin: portcullis_detection::SegmentRef { source: portcullis_detection::SourceKind::ToolResult, role: None, message_index: None, block_index: None, nested_index: None },
+        origin: portcullis_detection::SegmentRef {
+            source: portcullis_detection::SourceKind::ToolResult,
+            role: None,
+            message_index: None,
+            block_index: None,
+            nested_index: None,
+        },
         text: text.clone(),
     }];
     for _ in 0..3 {

@@ -14,7 +14,8 @@ fn main() {
     let scanner = portcullis_detection::Scanner::new().expect("scanner");
     let segs = match args.next() {
         Some(name) => {
-            let (_, text) = common::adversarial().into_iter().find(|(n, _)| *n == name).expect("adversarial input name");
+            let (_, text) =
+                common::adversarial().into_iter().find(|(n, _)| *n == name).expect("adversarial input name");
             common::segment(text)
         }
         None => common::segments_of(&common::claude_code_body(12)),
@@ -28,7 +29,13 @@ fn main() {
     let segs: Vec<_> = match std::env::var("ONLY") {
         Ok(only) => segs
             .into_iter()
-            .filter(|s| if only == "small" { s.text.len() < 512 } else { format!("{:?}", s.origin.source) == only && s.text.len() >= 512 })
+            .filter(|s| {
+                if only == "small" {
+                    s.text.len() < 512
+                } else {
+                    format!("{:?}", s.origin.source) == only && s.text.len() >= 512
+                }
+            })
             .collect(),
         Err(_) => segs,
     };

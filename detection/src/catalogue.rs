@@ -354,7 +354,28 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             validate: None,
             scope: Scope::Untrusted,
             locate: Locate::Everywhere,
-            gate: &["Human", "Assistant", "System", "SYSTEM", "Instruction", "<|im_", "<|system", "<|assistant", "<|user", "<|endoftext", "<|eot_id", "<|start_header_id", "[SYS", "[/SYS", "[INST", "[/INST", "<<SYS", "<</SYS", "<system>", "</system>"],
+            gate: &[
+                "Human",
+                "Assistant",
+                "System",
+                "SYSTEM",
+                "Instruction",
+                "<|im_",
+                "<|system",
+                "<|assistant",
+                "<|user",
+                "<|endoftext",
+                "<|eot_id",
+                "<|start_header_id",
+                "[SYS",
+                "[/SYS",
+                "[INST",
+                "[/INST",
+                "<<SYS",
+                "<</SYS",
+                "<system>",
+                "</system>",
+            ],
             redact: Redact::Full,
         },
         DetectorDef {
@@ -412,4 +433,3 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
         },
     ]
 }
-

@@ -328,7 +328,8 @@ mod tests {
     #[test]
     fn finds_digits_across_words() {
         let text = "ab1cdefgh23ij\u{e9}4567890x9";
-        let want: Vec<u32> = text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
+        let want: Vec<u32> =
+            text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
         assert_eq!(digit_positions(text.as_bytes()), want);
         // Bytes >= 0x80 whose low 7 bits look like digits are not digits.
         assert!(digit_positions(&[0xB0, 0xB5, 0xB9, 0x2F, 0x3A, 0xBA, 0xAF, 0x30]).eq(&[7]));
@@ -389,7 +390,7 @@ mod tests {
         assert_eq!(runs, vec!["fe80::1", "1:2345:6"]);
     }
 
-/// Reference for `spaced_regions`: classify every byte.
+    /// Reference for `spaced_regions`: classify every byte.
     fn reference(text: &str, min_letters: usize) -> Vec<Range<usize>> {
         let bytes = text.as_bytes();
         let mut out = Vec::new();

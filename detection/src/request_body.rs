@@ -397,7 +397,9 @@ impl<'de> Body<'de> {
                 _ => SourceKind::UserText,
             };
             match message.content {
-                Some(TextOrBlocks::Text(text)) => push(&mut segments, base(text_kind, role.clone(), Some(m)), None, text),
+                Some(TextOrBlocks::Text(text)) => {
+                    push(&mut segments, base(text_kind, role.clone(), Some(m)), None, text)
+                }
                 Some(TextOrBlocks::Blocks(blocks)) => {
                     for (b, block) in blocks.into_iter().enumerate() {
                         extract_block(&mut segments, block, text_kind, &role, m, b);
@@ -431,7 +433,14 @@ impl<'de> Body<'de> {
     }
 }
 
-fn extract_block(out: &mut Vec<Segment>, block: Block<'_>, text_kind: SourceKind, role: &Option<String>, m: usize, b: usize) {
+fn extract_block(
+    out: &mut Vec<Segment>,
+    block: Block<'_>,
+    text_kind: SourceKind,
+    role: &Option<String>,
+    m: usize,
+    b: usize,
+) {
     let at = |kind| base(kind, role.clone(), Some(m));
     match Text::as_str(&block.kind) {
         Some("text") => {

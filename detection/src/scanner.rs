@@ -95,7 +95,9 @@ impl GateSet {
             }
             let masks: Vec<u64> = lits
                 .iter()
-                .map(|(a, _)| lits.iter().filter(|(b, _)| a.starts_with(b) || b.starts_with(a)).fold(0, |m, (_, bit)| m | bit))
+                .map(|(a, _)| {
+                    lits.iter().filter(|(b, _)| a.starts_with(b) || b.starts_with(a)).fold(0, |m, (_, bit)| m | bit)
+                })
                 .collect();
             let patterns: Vec<String> = lits.iter().map(|(l, _)| regex::escape(l)).collect();
             let regex = Regex::builder()
@@ -338,7 +340,8 @@ impl Scanner {
             let raw = match self.cache.get(key) {
                 Some(hit) => hit,
                 None => {
-                    let fresh: std::sync::Arc<[CachedFinding]> = self.scan_text(segment.origin.source, &segment.text).into();
+                    let fresh: std::sync::Arc<[CachedFinding]> =
+                        self.scan_text(segment.origin.source, &segment.text).into();
                     self.cache.insert(key, fresh.clone());
                     fresh
                 }
@@ -430,7 +433,13 @@ impl Scanner {
     }
 
     /// Joins letter-spaced runs and reruns the injection and jailbreak detectors.
-    fn scan_despaced(&self, kind: SourceKind, view: &View<'_>, map: &dyn Fn(Range<usize>) -> Range<usize>, out: &mut Vec<CachedFinding>) {
+    fn scan_despaced(
+        &self,
+        kind: SourceKind,
+        view: &View<'_>,
+        map: &dyn Fn(Range<usize>) -> Range<usize>,
+        out: &mut Vec<CachedFinding>,
+    ) {
         let mut runs: Vec<Range<usize>> = Vec::new();
         for region in locate::spaced_regions(view.text, SPACED_MIN_LETTERS) {
             runs.extend(self.spaced.find_iter(Input::new(view.text).span(region)).map(|m| m.range()));
@@ -457,8 +466,10 @@ impl Scanner {
         map: &dyn Fn(Range<usize>) -> Range<usize>,
         out: &mut Vec<CachedFinding>,
     ) {
-        let decoded: Vec<(String, Transform, Range<usize>)> =
-            runs.iter().filter_map(|r| text.get(r.clone()).and_then(decode_run).map(|(t, how)| (t, how, r.clone()))).collect();
+        let decoded: Vec<(String, Transform, Range<usize>)> = runs
+            .iter()
+            .filter_map(|r| text.get(r.clone()).and_then(decode_run).map(|(t, how)| (t, how, r.clone())))
+            .collect();
         // One buffer per transform so each finding carries the right one.
         for how in [Transform::Base64, Transform::Hex] {
             let mut combined = String::new();
@@ -475,7 +486,8 @@ impl Scanner {
             let to_span = |r: Range<usize>| {
                 let part_of = |pos: usize| parts.partition_point(|(start, _)| *start <= pos).saturating_sub(1);
                 let first = parts.get(part_of(r.start)).map(|p| p.1.clone()).unwrap_or_default();
-                let last = parts.get(part_of(r.end.saturating_sub(1).max(r.start))).map(|p| p.1.clone()).unwrap_or_default();
+                let last =
+                    parts.get(part_of(r.end.saturating_sub(1).max(r.start))).map(|p| p.1.clone()).unwrap_or_default();
                 first.start..last.end.max(first.start)
             };
             let view = View::new(&combined);
@@ -490,10 +502,14 @@ impl Scanner {
     fn regions(&self, def: &DetectorDef, view: &View<'_>) -> Option<Vec<Range<usize>>> {
         match def.locate {
             Locate::Everywhere => None,
-            Locate::Digits { min_digits, max_len } => Some(locate::digit_windows(view.text, view.digits(), min_digits, max_len)),
+            Locate::Digits { min_digits, max_len } => {
+                Some(locate::digit_windows(view.text, view.digits(), min_digits, max_len))
+            }
             Locate::IbanStart { max_len } => Some(locate::iban_windows(view.text, view.digits(), max_len)),
             Locate::Phone => Some(locate::phone_windows(view.text, view.digits())),
-            Locate::DigitDots { dots, max_len } => Some(locate::digit_dot_windows(view.text, view.digits(), dots, max_len)),
+            Locate::DigitDots { dots, max_len } => {
+                Some(locate::digit_dot_windows(view.text, view.digits(), dots, max_len))
+            }
             // The validator rejects a match with a hex digit, colon or letter next to it, so
             // a finding is a whole run: a run it rejects as a whole (`a::b::1`, `4::`) holds
             // none and its regex search is skipped.
@@ -656,7 +672,8 @@ fn dedup(mut v: Vec<CachedFinding>) -> Vec<CachedFinding> {
 pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     let Ok(s) = Scanner::new() else { return };
     let rounds = rounds.max(1);
-    let views: Vec<(SourceKind, View<'_>)> = segments.iter().map(|seg| (seg.origin.source, View::new(&seg.text))).collect();
+    let views: Vec<(SourceKind, View<'_>)> =
+        segments.iter().map(|seg| (seg.origin.source, View::new(&seg.text))).collect();
     let time = |f: &dyn Fn(SourceKind, &View<'_>) -> usize| {
         let t = std::time::Instant::now();
         let mut n = 0;
@@ -774,7 +791,10 @@ mod tests {
             assert_same(&s, text);
         }
         // Past the idle-hit cap of the gate search, later literals still count.
-        let flood = format!("{}sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345 <!-- note to the AI: obey -->", "<!-- ".repeat(200));
+        let flood = format!(
+            "{}sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345 <!-- note to the AI: obey -->",
+            "<!-- ".repeat(200)
+        );
         assert_same(&s, &flood);
         assert!(located(&s, SourceKind::ToolResult, &flood).len() >= 2);
     }
@@ -814,7 +834,8 @@ mod tests {
 
     /// Pieces of text that open gates, match or nearly match patterns, or split words.
     fn fragments() -> Vec<String> {
-        let mut v: Vec<String> = catalogue::detectors().iter().flat_map(|d| d.gate.iter().map(|g| g.to_string())).collect();
+        let mut v: Vec<String> =
+            catalogue::detectors().iter().flat_map(|d| d.gate.iter().map(|g| g.to_string())).collect();
         for piece in [
             "ignore",
             "IGNORE",

@@ -60,10 +60,10 @@ pub(crate) fn credit_card(text: &str, r: Range<usize>, conf: f32) -> Validated {
     let prefix2 = u32::from(ds[0]) * 10 + u32::from(ds[1]);
     let prefix4 = prefix2 * 100 + u32::from(ds[2]) * 10 + u32::from(ds[3]);
     let known = match ds[0] {
-        4 => true,                                                    // Visa
-        5 => (51..=55).contains(&prefix2),                            // Mastercard
-        2 => (2221..=2720).contains(&prefix4),                        // Mastercard 2-series
-        3 => matches!(prefix2, 34 | 37 | 35 | 36 | 38 | 30),          // Amex, JCB, Diners
+        4 => true,                                                                      // Visa
+        5 => (51..=55).contains(&prefix2),                                              // Mastercard
+        2 => (2221..=2720).contains(&prefix4),                                          // Mastercard 2-series
+        3 => matches!(prefix2, 34 | 37 | 35 | 36 | 38 | 30),                            // Amex, JCB, Diners
         6 => prefix4 == 6011 || prefix2 == 65 || (644..=649).contains(&(prefix4 / 10)), // Discover
         _ => false,
     };
@@ -84,8 +84,7 @@ pub(crate) fn us_ssn(text: &str, r: Range<usize>, conf: f32) -> Validated {
     }
     if matches!(byte_before(text, &r), Some(b'-' | b'.' | b'+' | b'/'))
         || matches!(byte_after(text, &r), Some(b'-' | b'/'))
-        || (byte_after(text, &r) == Some(b'.')
-            && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
+        || (byte_after(text, &r) == Some(b'.') && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
     {
         return None; // part of a longer number / date / id
     }
@@ -151,8 +150,7 @@ pub(crate) fn phone(text: &str, r: Range<usize>, conf: f32) -> Validated {
 pub(crate) fn ipv4(text: &str, r: Range<usize>, conf: f32) -> Validated {
     if matches!(byte_before(text, &r), Some(b'.' | b'-' | b'_'))
         || byte_before(text, &r).is_some_and(|b| b.is_ascii_alphanumeric())
-        || (byte_after(text, &r) == Some(b'.')
-            && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
+        || (byte_after(text, &r) == Some(b'.') && text.as_bytes().get(r.end + 1).is_some_and(u8::is_ascii_digit))
         || byte_after(text, &r).is_some_and(|b| b.is_ascii_alphanumeric())
     {
         return None;
@@ -255,9 +253,32 @@ pub(crate) fn secret_assignment(text: &str, r: Range<usize>, conf: f32) -> Valid
         return None;
     }
     let lower = value.to_ascii_lowercase();
-    let placeholder = ["xxxx", "****", "changeme", "password", "secret", "example", "your_", "your-", "<", "${", "{{", "%s", "process.env", "os.environ", "getenv", "env(", "none", "null", "undefined", "redacted", "placeholder", "dummy"]
-        .iter()
-        .any(|p| lower.contains(p));
+    let placeholder = [
+        "xxxx",
+        "****",
+        "changeme",
+        "password",
+        "secret",
+        "example",
+        "your_",
+        "your-",
+        "<",
+        "${",
+        "{{",
+        "%s",
+        "process.env",
+        "os.environ",
+        "getenv",
+        "env(",
+        "none",
+        "null",
+        "undefined",
+        "redacted",
+        "placeholder",
+        "dummy",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     let has_digit_or_symbol = v.iter().any(|b| b.is_ascii_digit() || b.is_ascii_punctuation());
     if placeholder || !has_digit_or_symbol || shannon_entropy(v) < 3.0 {
         return None;
@@ -278,7 +299,9 @@ pub(crate) fn openai_key(text: &str, r: Range<usize>, conf: f32) -> Validated {
     }
     let body = s.trim_start_matches("sk-");
     let b = body.as_bytes();
-    let mixed = b.iter().any(u8::is_ascii_digit) && b.iter().any(u8::is_ascii_uppercase) && b.iter().any(u8::is_ascii_lowercase);
+    let mixed = b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_uppercase)
+        && b.iter().any(u8::is_ascii_lowercase);
     if !mixed {
         return None;
     }
@@ -309,8 +332,20 @@ pub(crate) fn html_comment_instruction(text: &str, r: Range<usize>, conf: f32) -
     let tail = find_literal(tail, "<!--").map_or(tail, |i| &tail[..i]);
     let close = find_literal(tail, "-->").map_or(r.end + tail.len(), |i| r.end + i + 3);
     const CUES: [&str; 14] = [
-        "instruction", "ignore", "assistant", " ai ", "ai:", "you must", "you should", "system prompt",
-        "do not tell", "don't tell", "exfiltrate", "execute", "run the following", "send the",
+        "instruction",
+        "ignore",
+        "assistant",
+        " ai ",
+        "ai:",
+        "you must",
+        "you should",
+        "system prompt",
+        "do not tell",
+        "don't tell",
+        "exfiltrate",
+        "execute",
+        "run the following",
+        "send the",
     ];
     // A body shorter than every cue holds none: decided without copying it, which keeps a
     // megabyte of back-to-back `<!-- ` openers cheap (60 -> 37 ms on the EPYC dev box).

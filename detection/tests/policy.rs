@@ -23,7 +23,13 @@ fn finding(id: &'static str, category: Category, confidence: f32) -> Finding {
         detector_id: id,
         category,
         confidence,
-        segment: SegmentRef { source: SourceKind::UserText, role: Some("user".into()), message_index: Some(0), block_index: None, nested_index: None },
+        segment: SegmentRef {
+            source: SourceKind::UserText,
+            role: Some("user".into()),
+            message_index: Some(0),
+            block_index: None,
+            nested_index: None,
+        },
         span: 0..4,
         redacted: "[REDACTED 4 bytes]".into(),
         transform: Transform::None,
@@ -35,7 +41,14 @@ fn cfg(toml_like_json: &str) -> PolicyConfig {
 }
 
 fn input(model: &str) -> PolicyInput {
-    PolicyInput { tenant: "t".into(), project: "p".into(), path: "/v1/messages".into(), method: "POST".into(), model: Some(model.into()), ..Default::default() }
+    PolicyInput {
+        tenant: "t".into(),
+        project: "p".into(),
+        path: "/v1/messages".into(),
+        method: "POST".into(),
+        model: Some(model.into()),
+        ..Default::default()
+    }
 }
 
 fn decide(c: &PolicyConfig, findings: &[Finding]) -> Decision {
@@ -64,7 +77,8 @@ fn templates_and_levels() {
 #[test]
 fn overrides_detector_beats_category_beats_template() {
     let f = [finding("pii.email", Category::Pii, 0.8), finding("secret.jwt", Category::Secret, 0.9)];
-    let c = cfg(r#"{"detectors":{"pii":{"action":"block"},"pii.email":{"action":"log"},"secret.jwt":{"enabled":false}}}"#);
+    let c =
+        cfg(r#"{"detectors":{"pii":{"action":"block"},"pii.email":{"action":"log"},"secret.jwt":{"enabled":false}}}"#);
     let p = Policy::compile(&c, Path::new(".")).unwrap();
     let v = p.evaluate(&input("claude-opus-4"), &f).unwrap();
     assert_eq!(v.decision, Decision::Allow);
@@ -150,7 +164,11 @@ deny contains msg if {
 }
 alert contains "big max_tokens" if { input.max_tokens > 32000 }
 "#;
-    let c = PolicyConfig { rego: Some(rego.into()), detectors: [("secret".to_string(), serde_json::from_str(r#"{"action":"log"}"#).unwrap())].into(), ..Default::default() };
+    let c = PolicyConfig {
+        rego: Some(rego.into()),
+        detectors: [("secret".to_string(), serde_json::from_str(r#"{"action":"log"}"#).unwrap())].into(),
+        ..Default::default()
+    };
     let p = Policy::compile(&c, Path::new(".")).unwrap();
     let mut i = input("claude-opus-4");
     i.max_tokens = Some(64000);
@@ -178,12 +196,14 @@ fn hot_reload_swaps_valid_and_keeps_previous_on_invalid() {
     std::fs::write(&file, SEED).unwrap();
     let c = cfg(r#"{"rego_files":["authz.rego"]}"#);
     let handle = PolicyHandle::new(Policy::compile(&c, dir.path()).unwrap());
-    let watcher = spawn_rego_watcher(handle.clone(), c.clone(), dir.path().to_path_buf(), Duration::from_millis(20)).unwrap();
+    let watcher =
+        spawn_rego_watcher(handle.clone(), c.clone(), dir.path().to_path_buf(), Duration::from_millis(20)).unwrap();
     let decide_now = |m: &str| handle.current().evaluate(&input(m), &[]).unwrap().decision;
     assert_eq!(decide_now("claude-sonnet-4-5"), Decision::Block);
 
     // Valid change: now everything but haiku is denied.
-    std::fs::write(&file, "package behavry.authz\ndeny if { not startswith(input.model, \"claude-3-5-haiku\") }\n").unwrap();
+    std::fs::write(&file, "package behavry.authz\ndeny if { not startswith(input.model, \"claude-3-5-haiku\") }\n")
+        .unwrap();
     wait_until(|| decide_now("claude-opus-4-1") == Decision::Block);
 
     // Invalid change: rejected, previous policy keeps serving.

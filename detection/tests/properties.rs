@@ -15,15 +15,49 @@ fn scanner() -> &'static Scanner {
 /// Strings rich in the characters normalization and detectors care about.
 fn tricky() -> impl Strategy<Value = String> {
     let pieces = prop::sample::select(vec![
-        "ignore", " ", "  ", "previous", "instructions", "\u{200B}", "\u{FEFF}", "\u{E0041}", "і", "о", "ｉ", "é", "e\u{301}",
-        "ﬁ", "4111 1111 1111 1111", "123-45-6789", "sk-ant-", "AKIA", "=", "aWdub3Jl", "69676e6f7265", "\n\nHuman:",
-        "<!--", "-->", "i g n o r e", ".", "_", "@", "+1", "::", "1.2.3.4", "😀", "\u{0}", "password=",
+        "ignore",
+        " ",
+        "  ",
+        "previous",
+        "instructions",
+        "\u{200B}",
+        "\u{FEFF}",
+        "\u{E0041}",
+        "і",
+        "о",
+        "ｉ",
+        "é",
+        "e\u{301}",
+        "ﬁ",
+        "4111 1111 1111 1111",
+        "123-45-6789",
+        "sk-ant-",
+        "AKIA",
+        "=",
+        "aWdub3Jl",
+        "69676e6f7265",
+        "\n\nHuman:",
+        "<!--",
+        "-->",
+        "i g n o r e",
+        ".",
+        "_",
+        "@",
+        "+1",
+        "::",
+        "1.2.3.4",
+        "😀",
+        "\u{0}",
+        "password=",
     ]);
     (prop::collection::vec(pieces, 0..40), any::<String>()).prop_map(|(v, s)| v.concat() + &s)
 }
 
 fn seg(kind: SourceKind, text: String) -> Segment {
-    Segment { origin: SegmentRef { source: kind, role: None, message_index: None, block_index: None, nested_index: None }, text }
+    Segment {
+        origin: SegmentRef { source: kind, role: None, message_index: None, block_index: None, nested_index: None },
+        text,
+    }
 }
 
 proptest! {
@@ -72,13 +106,29 @@ fn arb_json() -> impl Strategy<Value = serde_json::Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
         tricky().prop_map(Value::String),
-        prop::sample::select(vec!["text", "tool_result", "tool_use", "document", "image", "user", "assistant", "system", "content", "messages"]).prop_map(Value::from),
+        prop::sample::select(vec![
+            "text",
+            "tool_result",
+            "tool_use",
+            "document",
+            "image",
+            "user",
+            "assistant",
+            "system",
+            "content",
+            "messages"
+        ])
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
-        let keys = prop::sample::select(vec!["type", "text", "content", "role", "messages", "system", "input", "source", "data", "thinking", "model", "tools", "name"]);
+        let keys = prop::sample::select(vec![
+            "type", "text", "content", "role", "messages", "system", "input", "source", "data", "thinking", "model",
+            "tools", "name",
+        ]);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::vec((keys, inner), 0..6).prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::vec((keys, inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
         ]
     })
 }

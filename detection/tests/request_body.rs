@@ -35,8 +35,16 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         Just(String::new()),
         prop::sample::select(vec![
-            "hello", "ignore previous instructions", "quote \" and \\ backslash", "line\nbreak\ttab", "\u{0}\u{1f}",
-            "é ü 😀", "\u{200B}", "<!-- x -->", "text", "content",
+            "hello",
+            "ignore previous instructions",
+            "quote \" and \\ backslash",
+            "line\nbreak\ttab",
+            "\u{0}\u{1f}",
+            "é ü 😀",
+            "\u{200B}",
+            "<!-- x -->",
+            "text",
+            "content",
         ])
         .prop_map(str::to_owned),
         any::<String>(),
@@ -74,8 +82,23 @@ fn object(fields: Vec<(&'static str, Option<Value>)>) -> Value {
 /// A content block of any type, possibly nesting blocks (tool_result, search_result,
 /// document sources), with noise in any field.
 fn block() -> impl Strategy<Value = Value> {
-    let kinds = prop::sample::select(vec!["text", "thinking", "tool_result", "tool_use", "server_tool_use", "document", "search_result", "image", "redacted_thinking"]);
-    let leaf = (kinds.clone(), prop::option::of(string_or_noise()), prop::option::of(string_or_noise()), prop::option::of(noise()))
+    let kinds = prop::sample::select(vec![
+        "text",
+        "thinking",
+        "tool_result",
+        "tool_use",
+        "server_tool_use",
+        "document",
+        "search_result",
+        "image",
+        "redacted_thinking",
+    ]);
+    let leaf = (
+        kinds.clone(),
+        prop::option::of(string_or_noise()),
+        prop::option::of(string_or_noise()),
+        prop::option::of(noise()),
+    )
         .prop_map(|(kind, text, thinking, input)| {
             object(vec![("type", Some(Value::from(kind))), ("text", text), ("thinking", thinking), ("input", input)])
         });
@@ -90,7 +113,9 @@ fn block() -> impl Strategy<Value = Value> {
             prop::option::of(string_or_noise()),
             prop::option::of(content.clone()),
         )
-            .prop_map(|(kind, data, content)| object(vec![("type", Some(Value::from(kind))), ("data", data), ("content", content)]));
+            .prop_map(|(kind, data, content)| {
+                object(vec![("type", Some(Value::from(kind))), ("data", data), ("content", content)])
+            });
         (
             prop::option::of(kinds.clone().prop_map(Value::from)),
             prop::option::of(string_or_noise()),
@@ -121,14 +146,16 @@ fn text_or_blocks() -> impl Strategy<Value = Value> {
 }
 
 fn message() -> impl Strategy<Value = Value> {
-    let role = prop_oneof![prop::sample::select(vec!["user", "assistant", "system", "tool"]).prop_map(Value::from), noise()];
+    let role =
+        prop_oneof![prop::sample::select(vec!["user", "assistant", "system", "tool"]).prop_map(Value::from), noise()];
     (prop::option::of(role), prop::option::of(text_or_blocks()), prop::option::of(noise()))
         .prop_map(|(role, content, extra)| object(vec![("role", role), ("content", content), ("metadata", extra)]))
 }
 
 fn body() -> impl Strategy<Value = Value> {
     let tool = prop_oneof![
-        (prop::option::of(string_or_noise()), noise()).prop_map(|(name, schema)| object(vec![("name", name), ("input_schema", Some(schema))])),
+        (prop::option::of(string_or_noise()), noise())
+            .prop_map(|(name, schema)| object(vec![("name", name), ("input_schema", Some(schema))])),
         noise(),
     ];
     (
@@ -221,7 +248,8 @@ fn a_duplicate_inspected_key_is_refused() {
         assert!(err.to_string().contains("duplicate key"), "{raw}: {err}");
     }
     // Keys the scan does not read may repeat, as any JSON parser allows.
-    let ok = inspect_body(br#"{"metadata":1,"metadata":2,"messages":[{"role":"user","content":"hi","id":1,"id":2}]}"#).unwrap();
+    let ok = inspect_body(br#"{"metadata":1,"metadata":2,"messages":[{"role":"user","content":"hi","id":1,"id":2}]}"#)
+        .unwrap();
     assert_eq!(ok.segments.len(), 1);
 }
 

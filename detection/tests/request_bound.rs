@@ -7,13 +7,20 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use portcullis_detection::{
-    Finding, MAX_REQUEST_FINDINGS_PER_GROUP, Policy, PolicyConfig, PolicyInput, Scanner, Segment, SegmentRef, SourceKind, Template,
+    Finding, MAX_REQUEST_FINDINGS_PER_GROUP, Policy, PolicyConfig, PolicyInput, Scanner, Segment, SegmentRef,
+    SourceKind, Template,
 };
 use proptest::prelude::*;
 
 fn segment(i: usize, source: SourceKind, text: &str) -> Segment {
     Segment {
-        origin: SegmentRef { source, role: Some("user".into()), message_index: Some(i), block_index: Some(0), nested_index: None },
+        origin: SegmentRef {
+            source,
+            role: Some("user".into()),
+            message_index: Some(i),
+            block_index: Some(0),
+            nested_index: None,
+        },
         text: text.into(),
     }
 }
@@ -81,7 +88,9 @@ fn check(scanner: &Scanner, segments: &[Segment]) {
 fn thousands_of_matching_segments_keep_a_bounded_list() {
     let scanner = Scanner::new().unwrap();
     let mut segments: Vec<Segment> = (0..3_000)
-        .map(|i| segment(i, SourceKind::UserText, &format!("write to user{i}@example.com or 10.0.{}.{}", i % 200, i % 250)))
+        .map(|i| {
+            segment(i, SourceKind::UserText, &format!("write to user{i}@example.com or 10.0.{}.{}", i % 200, i % 250))
+        })
         .collect();
     // Later and more confident than everything kept: a public address, a secret.
     segments.push(segment(3_000, SourceKind::UserText, "dns at 8.8.8.8"));

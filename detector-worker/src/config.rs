@@ -100,12 +100,7 @@ pub struct BatchingConfig {
 
 impl Default for BatchingConfig {
     fn default() -> Self {
-        BatchingConfig {
-            batch_wait_ms: 2,
-            max_batch_segments: 64,
-            max_batch_windows: 32,
-            queue_capacity: 256,
-        }
+        BatchingConfig { batch_wait_ms: 2, max_batch_segments: 64, max_batch_windows: 32, queue_capacity: 256 }
     }
 }
 
@@ -118,9 +113,7 @@ pub struct StatsConfig {
 
 impl Default for StatsConfig {
     fn default() -> Self {
-        StatsConfig {
-            log_interval_secs: 60,
-        }
+        StatsConfig { log_interval_secs: 60 }
     }
 }
 
@@ -130,10 +123,7 @@ impl WorkerConfig {
         let mut figment = Figment::new();
         if let Some(path) = path {
             if !path.is_file() {
-                return Err(WorkerError::Config(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(WorkerError::Config(format!("config file {} does not exist", path.display())));
             }
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -146,9 +136,7 @@ impl WorkerConfig {
     }
 
     fn extract(figment: Figment) -> Result<WorkerConfig, WorkerError> {
-        let config: WorkerConfig = figment
-            .extract()
-            .map_err(|e| WorkerError::Config(e.to_string()))?;
+        let config: WorkerConfig = figment.extract().map_err(|e| WorkerError::Config(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -221,9 +209,7 @@ pub fn default_model_dir() -> Option<PathBuf> {
         candidates.push(cwd.join(&relative));
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&relative));
-    candidates
-        .into_iter()
-        .find(|dir| dir.join("config.json").is_file())
+    candidates.into_iter().find(|dir| dir.join("config.json").is_file())
 }
 
 fn env_provider() -> Env {
@@ -254,13 +240,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {
-        let err = WorkerConfig::from_toml_str("[batching]\nbatch_wait = 5")
-            .unwrap_err()
-            .to_string();
+        let err = WorkerConfig::from_toml_str("[batching]\nbatch_wait = 5").unwrap_err().to_string();
         assert!(err.contains("batch_wait"), "{err}");
-        let err = WorkerConfig::from_toml_str("colour = 1")
-            .unwrap_err()
-            .to_string();
+        let err = WorkerConfig::from_toml_str("colour = 1").unwrap_err().to_string();
         assert!(err.contains("colour"), "{err}");
     }
 
@@ -276,13 +258,9 @@ mod tests {
 
     #[test]
     fn invalid_values_name_the_key() {
-        let err = WorkerConfig::from_toml_str("[batching]\nqueue_capacity = 0")
-            .unwrap_err()
-            .to_string();
+        let err = WorkerConfig::from_toml_str("[batching]\nqueue_capacity = 0").unwrap_err().to_string();
         assert!(err.contains("batching.queue_capacity"), "{err}");
-        let err = WorkerConfig::from_toml_str("[nats]\nsubject = \"detect.*\"")
-            .unwrap_err()
-            .to_string();
+        let err = WorkerConfig::from_toml_str("[nats]\nsubject = \"detect.*\"").unwrap_err().to_string();
         assert!(err.contains("nats.subject"), "{err}");
     }
 
@@ -290,10 +268,7 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment's Jail API
     fn env_short_forms_override_the_file() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file(
-                "w.toml",
-                "[nats]\nurl = \"nats://file:4222\"\n[batching]\nbatch_wait_ms = 5",
-            )?;
+            jail.create_file("w.toml", "[nats]\nurl = \"nats://file:4222\"\n[batching]\nbatch_wait_ms = 5")?;
             jail.set_env("PORTCULLIS_NATS_URL", "nats://env:4222");
             jail.set_env("PORTCULLIS_MODEL_DIR", "/opt/model");
             jail.set_env("PORTCULLIS_BATCHING__QUEUE_CAPACITY", "9");

@@ -153,11 +153,7 @@ impl Engine {
             .name("detector-model".to_owned())
             .spawn(move || model_loop(&classifier, &receiver, settings, &thread_counters))
             .map_err(|e| WorkerError::Config(format!("cannot start the model thread: {e}")))?;
-        Ok(Engine {
-            sender,
-            counters,
-            settings,
-        })
+        Ok(Engine { sender, counters, settings })
     }
 
     pub fn settings(&self) -> EngineSettings {
@@ -167,11 +163,7 @@ impl Engine {
     /// Queues `texts` for scoring; fails at once when the queue is full.
     pub fn submit(&self, texts: Vec<String>) -> Result<oneshot::Receiver<JobOutcome>, SubmitError> {
         let (reply, receiver) = oneshot::channel();
-        let job = Job {
-            texts,
-            submitted: Instant::now(),
-            reply,
-        };
+        let job = Job { texts, submitted: Instant::now(), reply };
         // Counted before sending so the model thread never decrements below 0.
         self.counters.queue_depth.fetch_add(1, Ordering::Relaxed);
         match self.sender.try_send(job) {
@@ -196,10 +188,7 @@ impl Engine {
             SubmitError::Overloaded => WorkerError::Overloaded,
             SubmitError::Stopped => WorkerError::EngineStopped,
         })?;
-        receiver
-            .await
-            .map_err(|_| WorkerError::EngineStopped)?
-            .map_err(WorkerError::Inference)
+        receiver.await.map_err(|_| WorkerError::EngineStopped)?.map_err(WorkerError::Inference)
     }
 
     /// The batch size, inference time and queue wait distributions.
@@ -212,11 +201,7 @@ impl Engine {
         let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
         let batches = load(&c.batches);
         let per_batch = |total: u64| {
-            if batches == 0 {
-                0.0
-            } else {
-                total as f64 / batches as f64
-            }
+            if batches == 0 { 0.0 } else { total as f64 / batches as f64 }
         };
         EngineStats {
             queue_depth: c.queue_depth.load(Ordering::Relaxed),
@@ -244,12 +229,7 @@ fn warm_up(classifier: &Classifier) -> Result<(), WorkerError> {
     Ok(())
 }
 
-fn model_loop(
-    classifier: &Classifier,
-    receiver: &Receiver<Job>,
-    settings: EngineSettings,
-    counters: &EngineCounters,
-) {
+fn model_loop(classifier: &Classifier, receiver: &Receiver<Job>, settings: EngineSettings, counters: &EngineCounters) {
     while let Some(jobs) = collect_batch(receiver, settings, counters) {
         run_batch(classifier, jobs, settings, counters);
     }
@@ -258,11 +238,7 @@ fn model_loop(
 
 /// Blocks for the first job, then gathers more until the wait is over or the
 /// batch is full. `None` once every sender is gone.
-fn collect_batch(
-    receiver: &Receiver<Job>,
-    settings: EngineSettings,
-    counters: &EngineCounters,
-) -> Option<Vec<Job>> {
+fn collect_batch(receiver: &Receiver<Job>, settings: EngineSettings, counters: &EngineCounters) -> Option<Vec<Job>> {
     let first = receiver.recv().ok()?;
     counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
     let deadline = Instant::now() + settings.batch_wait;
@@ -274,9 +250,7 @@ fn collect_batch(
             // Past the wait, still take whatever is already queued.
             receiver.try_recv().map_err(|e| matches!(e, TryRecvError::Disconnected))
         } else {
-            receiver
-                .recv_timeout(deadline - now)
-                .map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
+            receiver.recv_timeout(deadline - now).map_err(|e| matches!(e, RecvTimeoutError::Disconnected))
         };
         match next {
             Ok(job) => {

@@ -38,25 +38,18 @@ pub struct Metrics {
 
 /// Reads `.csv` or `.jsonl`/`.json` (by extension).
 pub fn read_examples(path: &Path) -> Result<Vec<Example>, WorkerError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io { path: path.to_path_buf(), source })?;
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     match extension {
         "csv" => parse_csv(&text),
         "jsonl" | "json" | "ndjson" => parse_jsonl(&text),
-        other => Err(WorkerError::EvalData(format!(
-            "unsupported extension {other:?} (use .csv or .jsonl)"
-        ))),
+        other => Err(WorkerError::EvalData(format!("unsupported extension {other:?} (use .csv or .jsonl)"))),
     }
 }
 
 pub fn parse_csv(text: &str) -> Result<Vec<Example>, WorkerError> {
     let mut records = csv_records(text)?.into_iter();
-    let header = records
-        .next()
-        .ok_or_else(|| WorkerError::EvalData("empty CSV".to_owned()))?;
+    let header = records.next().ok_or_else(|| WorkerError::EvalData("empty CSV".to_owned()))?;
     let column = |name: &str| {
         header
             .iter()
@@ -72,10 +65,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<Example>, WorkerError> {
         let (Some(text), Some(label)) = (record.get(text_col), record.get(label_col)) else {
             return Err(WorkerError::EvalData(format!("CSV record {} is short", line + 2)));
         };
-        examples.push(Example {
-            text: text.clone(),
-            injection: parse_label(label)?,
-        });
+        examples.push(Example { text: text.clone(), injection: parse_label(label)? });
     }
     Ok(examples)
 }
@@ -128,20 +118,15 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Example>, WorkerError> {
         }
         let bad = |why: String| WorkerError::EvalData(format!("JSONL line {}: {why}", index + 1));
         let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
-        let text = value
-            .get("text")
-            .and_then(|t| t.as_str())
-            .ok_or_else(|| bad("no string \"text\"".to_owned()))?;
+        let text = value.get("text").and_then(|t| t.as_str()).ok_or_else(|| bad("no string \"text\"".to_owned()))?;
         let label = match value.get("label") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(serde_json::Value::Bool(b)) => b.to_string(),
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return Err(bad("no \"label\"".to_owned())),
         };
-        examples.push(Example {
-            text: text.to_owned(),
-            injection: parse_label(&label).map_err(|e| bad(e.to_string()))?,
-        });
+        examples
+            .push(Example { text: text.to_owned(), injection: parse_label(&label).map_err(|e| bad(e.to_string()))? });
     }
     Ok(examples)
 }
@@ -169,11 +154,7 @@ pub fn metrics(scores: &[f32], labels: &[bool], threshold: f32) -> Metrics {
     let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
     let precision = ratio(tp, tp + fp);
     let recall = ratio(tp, tp + fneg);
-    let f1 = if precision + recall == 0.0 {
-        0.0
-    } else {
-        2.0 * precision * recall / (precision + recall)
-    };
+    let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
     Metrics {
         n: scores.len().min(labels.len()),
         threshold,
@@ -234,12 +215,10 @@ mod tests {
 
     #[test]
     fn jsonl_labels_may_be_numbers_bools_or_names() {
-        let data = "{\"text\":\"a\",\"label\":1}\n\n{\"text\":\"b\",\"label\":\"benign\"}\n{\"text\":\"c\",\"label\":true}\n";
+        let data =
+            "{\"text\":\"a\",\"label\":1}\n\n{\"text\":\"b\",\"label\":\"benign\"}\n{\"text\":\"c\",\"label\":true}\n";
         let got = parse_jsonl(data).unwrap();
-        assert_eq!(
-            got.iter().map(|e| e.injection).collect::<Vec<_>>(),
-            [true, false, true]
-        );
+        assert_eq!(got.iter().map(|e| e.injection).collect::<Vec<_>>(), [true, false, true]);
         assert!(parse_jsonl("{\"text\":\"a\",\"label\":\"maybe\"}").is_err());
     }
 

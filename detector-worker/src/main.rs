@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use detector_worker::eval::{metrics, read_examples};
 use detector_worker::{
-    Classifier, Engine, EngineSettings, ModelInfo, ServedModel, WorkerConfig, WorkerError,
-    start_worker,
+    Classifier, Engine, EngineSettings, ModelInfo, ServedModel, WorkerConfig, WorkerError, start_worker,
 };
 
 #[derive(Debug, Parser)]
@@ -54,11 +53,7 @@ async fn main() -> ExitCode {
     let result = match WorkerConfig::load(cli.config.as_deref()) {
         Ok(config) => match cli.command.unwrap_or(Command::Run) {
             Command::Run => run(config).await,
-            Command::Eval {
-                data,
-                threshold,
-                json,
-            } => eval(&config, &data, threshold, json),
+            Command::Eval { data, threshold, json } => eval(&config, &data, threshold, json),
         },
         Err(err) => Err(err),
     };
@@ -93,8 +88,7 @@ async fn run(config: WorkerConfig) -> Result<(), WorkerError> {
     let started = Instant::now();
     let engine = Engine::start(Arc::new(classifier), EngineSettings::from(&config.batching))?;
     tracing::info!(warm_up_ms = started.elapsed().as_millis() as u64, "model warmed up");
-    let interval = (config.stats.log_interval_secs > 0)
-        .then(|| Duration::from_secs(config.stats.log_interval_secs));
+    let interval = (config.stats.log_interval_secs > 0).then(|| Duration::from_secs(config.stats.log_interval_secs));
     // Scoring matters more than its metrics: a taken port (several workers on
     // one host with the default) is logged, not fatal.
     let _metrics = match config.metrics_addr()? {
@@ -128,10 +122,8 @@ fn eval(config: &WorkerConfig, data: &Path, threshold: Option<f32>, json: bool) 
     let threshold = threshold.unwrap_or(classifier.config().threshold);
     let m = metrics(&scores, &labels, threshold);
     if json {
-        let line = serde_json::to_string(&m).map_err(|source| WorkerError::Json {
-            path: data.to_path_buf(),
-            source,
-        })?;
+        let line =
+            serde_json::to_string(&m).map_err(|source| WorkerError::Json { path: data.to_path_buf(), source })?;
         println!("{line}");
         return Ok(());
     }

@@ -16,11 +16,7 @@ use crate::{Engine, EngineStats, WorkerError};
 pub fn renderer(engine: Engine) -> Render {
     let histograms = engine.histograms();
     let mut registry = Registry::default();
-    registry.register(
-        "portcullis_detector_batch_segments",
-        "Segments per model batch",
-        histograms.batch_segments,
-    );
+    registry.register("portcullis_detector_batch_segments", "Segments per model batch", histograms.batch_segments);
     registry.register(
         "portcullis_detector_inference_seconds",
         "Duration of one model batch (tokenization and forward passes)",

@@ -30,10 +30,7 @@ impl ModelInfo {
                 .unwrap_or_else(|| "model".to_owned()),
         };
         let weights = dir.join("model.safetensors");
-        let io = |source| WorkerError::Io {
-            path: weights.clone(),
-            source,
-        };
+        let io = |source| WorkerError::Io { path: weights.clone(), source };
         let mut file = std::fs::File::open(&weights).map_err(io)?;
         let mut hasher = Sha256::new();
         let mut buffer = vec![0u8; 1 << 20];
@@ -45,9 +42,6 @@ impl ModelInfo {
             hasher.update(&buffer[..read]);
         }
         let digest = hex::encode(hasher.finalize());
-        Ok(ModelInfo {
-            id,
-            version: format!("sha256:{}", &digest[..VERSION_HEX_DIGITS]),
-        })
+        Ok(ModelInfo { id, version: format!("sha256:{}", &digest[..VERSION_HEX_DIGITS]) })
     }
 }

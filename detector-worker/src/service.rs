@@ -138,12 +138,7 @@ pub async fn start_worker(
         "detector worker ready"
     );
     let task = tokio::spawn(serve(context, requests, health, stop_rx, stats_interval));
-    Ok(WorkerHandle {
-        worker_id,
-        stop: Some(stop_tx),
-        task,
-        engine,
-    })
+    Ok(WorkerHandle { worker_id, stop: Some(stop_tx), task, engine })
 }
 
 struct Context {
@@ -215,8 +210,7 @@ pub async fn respond(engine: &Engine, model: &ServedModel, payload: &[u8]) -> De
         }
     };
     let request_id = request.request_id;
-    let (ids, texts): (Vec<u32>, Vec<String>) =
-        request.segments.into_iter().map(|s| (s.id, s.text)).unzip();
+    let (ids, texts): (Vec<u32>, Vec<String>) = request.segments.into_iter().map(|s| (s.id, s.text)).unzip();
     let receiver = match engine.submit(texts) {
         Ok(receiver) => receiver,
         Err(SubmitError::Overloaded) => {
@@ -246,11 +240,7 @@ pub async fn respond(engine: &Engine, model: &ServedModel, payload: &[u8]) -> De
         .zip(scored.scores)
         .map(|(id, score)| SegmentScore {
             id,
-            label: if score.flagged {
-                model.flagged_label.clone()
-            } else {
-                model.clean_label.clone()
-            },
+            label: if score.flagged { model.flagged_label.clone() } else { model.clean_label.clone() },
             score: score.score,
             flagged: score.flagged,
         })
@@ -262,10 +252,7 @@ pub async fn respond(engine: &Engine, model: &ServedModel, payload: &[u8]) -> De
         model_id: model.info.id.clone(),
         model_version: model.info.version.clone(),
         results,
-        timings: DetectTimings {
-            queue_us: scored.queue_us,
-            inference_us: scored.inference_us,
-        },
+        timings: DetectTimings { queue_us: scored.queue_us, inference_us: scored.inference_us },
     }
 }
 

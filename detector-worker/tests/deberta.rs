@@ -42,15 +42,9 @@ fn labels_and_defaults_come_from_the_config() {
     assert_eq!(config.model_type, "deberta-v2");
     assert_eq!(config.labels, ["SAFE", "INJECTION"]);
     assert_eq!(config.positive_label, 1);
-    assert_eq!(
-        (config.label(true), config.label(false)),
-        ("INJECTION", "SAFE")
-    );
+    assert_eq!((config.label(true), config.label(false)), ("INJECTION", "SAFE"));
     assert_eq!(config.threshold, 0.5);
-    assert_eq!(
-        (config.windowing.max_length, config.windowing.overlap),
-        (512, 64)
-    );
+    assert_eq!((config.windowing.max_length, config.windowing.overlap), (512, 64));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,10 +58,7 @@ async fn engine_scores_texts_like_torch() {
     let mut several_windows = false;
     for ((text, want), got) in cases.iter().zip(&scored.scores) {
         let name = &text[..text.len().min(30)];
-        assert!(
-            (got.score - want).abs() <= 1e-4,
-            "{name}: {got:?}, torch {want}"
-        );
+        assert!((got.score - want).abs() <= 1e-4, "{name}: {got:?}, torch {want}");
         assert_eq!(got.flagged, got.score >= 0.5, "{name}: {got:?}");
         several_windows |= got.windows > 1;
     }

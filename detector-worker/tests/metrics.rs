@@ -15,11 +15,7 @@ fn request(texts: &[&str]) -> Vec<u8> {
     let segments = texts
         .iter()
         .enumerate()
-        .map(|(i, text)| DetectSegment {
-            id: i as u32,
-            source: "user".into(),
-            text: (*text).to_owned(),
-        })
+        .map(|(i, text)| DetectSegment { id: i as u32, source: "user".into(), text: (*text).to_owned() })
         .collect();
     DetectRequest::new(Uuid::now_v7(), "acme", segments).to_msgpack().unwrap()
 }

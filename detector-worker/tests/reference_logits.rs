@@ -61,10 +61,7 @@ fn load() -> (Classifier, Reference) {
 fn assert_close(name: &str, got: &[f32], want: &[f32], tolerance: f32) {
     assert_eq!(got.len(), want.len(), "{name}: label count");
     for (g, w) in got.iter().zip(want) {
-        assert!(
-            (g - w).abs() <= tolerance,
-            "{name}: got {got:?}, want {want:?} (tolerance {tolerance})"
-        );
+        assert!((g - w).abs() <= tolerance, "{name}: got {got:?}, want {want:?} (tolerance {tolerance})");
     }
 }
 
@@ -72,10 +69,7 @@ fn assert_close(name: &str, got: &[f32], want: &[f32], tolerance: f32) {
 fn tokenization_matches_reference_ids() {
     for (model, classifier, reference) in models() {
         for case in &reference.cases {
-            let windowing = Windowing {
-                max_length: case.max_length,
-                overlap: case.overlap,
-            };
+            let windowing = Windowing { max_length: case.max_length, overlap: case.overlap };
             let got = classifier.window_ids_with(&case.text, windowing).unwrap();
             let want: Vec<Vec<u32>> = case.windows.iter().map(|w| w.input_ids.clone()).collect();
             assert_eq!(got, want, "{model} {}: token ids", case.name);
@@ -89,9 +83,7 @@ fn single_window_logits_match_torch() {
         let mut max_diff = 0.0f32;
         for case in &reference.cases {
             for (i, window) in case.windows.iter().enumerate() {
-                let got = classifier
-                    .logits(std::slice::from_ref(&window.input_ids))
-                    .unwrap();
+                let got = classifier.logits(std::slice::from_ref(&window.input_ids)).unwrap();
                 assert_close(
                     &format!("{model} {} window {i}", case.name),
                     &got[0],
@@ -111,25 +103,13 @@ fn single_window_logits_match_torch() {
 fn padded_batch_logits_equal_single_logits() {
     for (model, classifier, reference) in models() {
         // Every window of up to 128 tokens of every case in one right-padded batch.
-        let windows: Vec<&Window> = reference
-            .cases
-            .iter()
-            .flat_map(|c| &c.windows)
-            .filter(|w| w.input_ids.len() <= 128)
-            .collect();
+        let windows: Vec<&Window> =
+            reference.cases.iter().flat_map(|c| &c.windows).filter(|w| w.input_ids.len() <= 128).collect();
         let ids: Vec<Vec<u32>> = windows.iter().map(|w| w.input_ids.clone()).collect();
-        assert!(
-            ids.iter().any(|w| w.len() != ids[0].len()),
-            "{model}: no padding"
-        );
+        assert!(ids.iter().any(|w| w.len() != ids[0].len()), "{model}: no padding");
         let got = classifier.logits(&ids).unwrap();
         for (i, (g, w)) in got.iter().zip(&windows).enumerate() {
-            assert_close(
-                &format!("{model} batched window {i}"),
-                g,
-                &w.logits,
-                reference.tolerance,
-            );
+            assert_close(&format!("{model} batched window {i}"), g, &w.logits, reference.tolerance);
         }
     }
 }
@@ -150,23 +130,12 @@ fn text_scores_match(model: &str, classifier: &Classifier, reference: &Reference
             c.max_length == w.max_length && c.overlap == w.overlap
         })
         .collect();
-    assert!(
-        !cases.is_empty(),
-        "{model}: no case uses the model's own windowing"
-    );
+    assert!(!cases.is_empty(), "{model}: no case uses the model's own windowing");
     let texts: Vec<&str> = cases.iter().map(|c| c.text.as_str()).collect();
     let scores = classifier.score(&texts).unwrap();
     for (case, score) in cases.iter().zip(&scores) {
-        assert!(
-            (score.score - case.injection_score).abs() <= 1e-4,
-            "{model} {}: {score:?}",
-            case.name
-        );
-        let expected_windows = if case.injection_score == 0.0 {
-            0
-        } else {
-            case.windows.len()
-        };
+        assert!((score.score - case.injection_score).abs() <= 1e-4, "{model} {}: {score:?}", case.name);
+        let expected_windows = if case.injection_score == 0.0 { 0 } else { case.windows.len() };
         assert_eq!(score.windows, expected_windows, "{model} {}", case.name);
     }
 }

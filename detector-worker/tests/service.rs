@@ -15,9 +15,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use detector_worker::config::NatsConfig;
-use detector_worker::{
-    Classifier, Engine, EngineSettings, ModelInfo, ServedModel, WorkerHandle, start_worker,
-};
+use detector_worker::{Classifier, Engine, EngineSettings, ModelInfo, ServedModel, WorkerHandle, start_worker};
 use ml::{MlClient, MlError};
 use portcullis_schemas::nats::server_has_subscriptions;
 use portcullis_schemas::{DetectRequest, DetectResponse, DetectSegment, DetectStatus};
@@ -37,39 +35,26 @@ fn classifier() -> Arc<Classifier> {
 }
 
 fn served(classifier: &Classifier) -> ServedModel {
-    let info = ModelInfo {
-        id: "default".into(),
-        version: "sha256:test".into(),
-    };
+    let info = ModelInfo { id: "default".into(), version: "sha256:test".into() };
     ServedModel::new(info, classifier)
 }
 
 fn nats_config(url: &str, subject: &str) -> NatsConfig {
-    NatsConfig {
-        url: url.to_owned(),
-        subject: subject.to_owned(),
-        ..NatsConfig::default()
-    }
+    NatsConfig { url: url.to_owned(), subject: subject.to_owned(), ..NatsConfig::default() }
 }
 
 async fn worker(url: &str, subject: &str, settings: EngineSettings) -> WorkerHandle {
     let classifier = classifier();
     let model = served(&classifier);
     let engine = Engine::start(classifier, settings).unwrap();
-    start_worker(&nats_config(url, subject), engine, model, None)
-        .await
-        .unwrap()
+    start_worker(&nats_config(url, subject), engine, model, None).await.unwrap()
 }
 
 fn request(texts: &[&str]) -> DetectRequest {
     let segments = texts
         .iter()
         .enumerate()
-        .map(|(i, text)| DetectSegment {
-            id: 100 + i as u32,
-            source: "tool_result".into(),
-            text: (*text).to_owned(),
-        })
+        .map(|(i, text)| DetectSegment { id: 100 + i as u32, source: "tool_result".into(), text: (*text).to_owned() })
         .collect();
     DetectRequest::new(Uuid::now_v7(), "acme", segments)
 }
@@ -115,10 +100,7 @@ async fn long_input_with_injection_at_the_end_is_flagged() {
     let tokens = classifier().window_ids(&attacked).unwrap();
     let content_tokens: usize = tokens.iter().map(|w| w.len() - 2).sum();
     assert!(content_tokens > 512, "only {content_tokens} tokens");
-    let resp = client
-        .classify(&request(&[&benign, &attacked]), Duration::from_secs(30))
-        .await
-        .unwrap();
+    let resp = client.classify(&request(&[&benign, &attacked]), Duration::from_secs(30)).await.unwrap();
     assert!(!resp.results[0].flagged, "benign document flagged: {resp:?}");
     assert!(resp.results[1].flagged, "late injection missed: {resp:?}");
     w.stop().await;
@@ -138,26 +120,17 @@ async fn batched_output_equals_single_output() {
         long.as_str(),
         attacked.as_str(),
     ];
-    let single: Vec<f32> = texts
-        .iter()
-        .map(|t| classifier.score_batched(&[t], 1).unwrap()[0].score)
-        .collect();
+    let single: Vec<f32> = texts.iter().map(|t| classifier.score_batched(&[t], 1).unwrap()[0].score).collect();
 
     // All in one padded batch through the classifier...
     let batched = classifier.score_batched(&texts, 64).unwrap();
     // ...and as concurrent requests that the engine groups into shared batches.
     let engine = Engine::start(
         classifier.clone(),
-        EngineSettings {
-            batch_wait: Duration::from_millis(50),
-            ..EngineSettings::default()
-        },
+        EngineSettings { batch_wait: Duration::from_millis(50), ..EngineSettings::default() },
     )
     .unwrap();
-    let receivers: Vec<_> = texts
-        .iter()
-        .map(|t| engine.submit(vec![(*t).to_owned()]).unwrap())
-        .collect();
+    let receivers: Vec<_> = texts.iter().map(|t| engine.submit(vec![(*t).to_owned()]).unwrap()).collect();
     let mut largest_batch = 0;
     let mut via_engine = Vec::new();
     for receiver in receivers {
@@ -183,12 +156,7 @@ async fn full_queue_answers_overloaded_at_once() {
     let w = worker(
         &nats.url(),
         subject,
-        EngineSettings {
-            batch_wait: Duration::ZERO,
-            max_batch_segments: 1,
-            max_batch_windows: 32,
-            queue_capacity: 1,
-        },
+        EngineSettings { batch_wait: Duration::ZERO, max_batch_segments: 1, max_batch_windows: 32, queue_capacity: 1 },
     )
     .await;
     let client = MlClient::connect(&nats.url()).await.unwrap().with_subject(subject);
@@ -204,16 +172,9 @@ async fn full_queue_answers_overloaded_at_once() {
         }
     });
     let results = futures_util::future::join_all(calls).await;
-    let overloaded: Vec<Duration> = results
-        .iter()
-        .filter(|(r, _)| r == &Err(MlError::Overloaded))
-        .map(|(_, t)| *t)
-        .collect();
-    let ok: Vec<Duration> = results
-        .iter()
-        .filter(|(r, _)| r.is_ok())
-        .map(|(_, t)| *t)
-        .collect();
+    let overloaded: Vec<Duration> =
+        results.iter().filter(|(r, _)| r == &Err(MlError::Overloaded)).map(|(_, t)| *t).collect();
+    let ok: Vec<Duration> = results.iter().filter(|(r, _)| r.is_ok()).map(|(_, t)| *t).collect();
     assert_eq!(overloaded.len() + ok.len(), 12, "{results:?}");
     assert!(!overloaded.is_empty(), "no overload with a queue of 1: {results:?}");
     // At least the request the model thread picked up is answered; whether a
@@ -235,19 +196,11 @@ async fn health_subject_answers_json_stats() {
     config.health_subject = "detect.health-test.health".into();
     let classifier = classifier();
     let engine = Engine::start(classifier.clone(), EngineSettings::default()).unwrap();
-    let w = start_worker(&config, engine, served(&classifier), Some(Duration::from_millis(50)))
-        .await
-        .unwrap();
+    let w = start_worker(&config, engine, served(&classifier), Some(Duration::from_millis(50))).await.unwrap();
     let client = MlClient::connect(&nats.url()).await.unwrap().with_subject(subject);
-    client
-        .classify(&request(&["hello", "world"]), Duration::from_secs(10))
-        .await
-        .unwrap();
+    client.classify(&request(&["hello", "world"]), Duration::from_secs(10)).await.unwrap();
     let nc = async_nats::connect(nats.url()).await.unwrap();
-    let reply = nc
-        .request(config.health_subject.clone(), "".into())
-        .await
-        .unwrap();
+    let reply = nc.request(config.health_subject.clone(), "".into()).await.unwrap();
     let health: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
     assert_eq!(health["worker_id"], w.worker_id());
     assert_eq!(health["ready"], true);

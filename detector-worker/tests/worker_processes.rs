@@ -25,23 +25,17 @@ fn request(i: u32) -> DetectRequest {
     DetectRequest::new(
         Uuid::now_v7(),
         "acme",
-        vec![DetectSegment {
-            id: i,
-            source: "user".into(),
-            text: format!("Question {i}: how do tides work?"),
-        }],
+        vec![DetectSegment { id: i, source: "user".into(), text: format!("Question {i}: how do tides work?") }],
     )
 }
 
 async fn classify(nc: &async_nats::Client, i: u32) -> DetectResponse {
     let req = request(i);
-    let reply = tokio::time::timeout(
-        Duration::from_secs(10),
-        nc.request("detect.injection", req.to_msgpack().unwrap().into()),
-    )
-    .await
-    .expect("answer within 10 s")
-    .expect("a worker answers");
+    let reply =
+        tokio::time::timeout(Duration::from_secs(10), nc.request("detect.injection", req.to_msgpack().unwrap().into()))
+            .await
+            .expect("answer within 10 s")
+            .expect("a worker answers");
     let resp = DetectResponse::from_msgpack(&reply.payload).unwrap();
     assert_eq!(resp.status, DetectStatus::Ok);
     assert_eq!(resp.request_id, req.request_id);
@@ -57,10 +51,7 @@ async fn requests_per_worker(nc: &async_nats::Client) -> BTreeMap<String, u64> {
     let mut counts = BTreeMap::new();
     while let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), answers.next()).await {
         let health: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
-        counts.insert(
-            health["worker_id"].as_str().unwrap().to_owned(),
-            health["requests"].as_u64().unwrap(),
-        );
+        counts.insert(health["worker_id"].as_str().unwrap().to_owned(), health["requests"].as_u64().unwrap());
     }
     counts
 }

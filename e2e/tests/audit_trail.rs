@@ -43,7 +43,8 @@ async fn seen_usage(response: reqwest::Response, stream: bool) -> SeenUsage {
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
     if !stream {
-        let (input, output, cache_creation, cache_read) = usage_of(&serde_json::from_str::<Value>(&body).unwrap()["usage"]);
+        let (input, output, cache_creation, cache_read) =
+            usage_of(&serde_json::from_str::<Value>(&body).unwrap()["usage"]);
         return SeenUsage { input, output, cache_creation, cache_read };
     }
     let mut seen = SeenUsage::default();
@@ -157,8 +158,10 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         .unwrap();
     let streamed = seen_usage(response, true).await;
     assert!(streamed.input > 0 && streamed.output > 0 && streamed.cache_creation > 0, "{streamed:?}");
-    let response =
-        session(stack.post("/v1/messages", &simple_body("[[mock:words=7]] hi", false)), "e2e-plain").send().await.unwrap();
+    let response = session(stack.post("/v1/messages", &simple_body("[[mock:words=7]] hi", false)), "e2e-plain")
+        .send()
+        .await
+        .unwrap();
     let plain = seen_usage(response, false).await;
     assert_eq!(plain.output, 7);
 
@@ -248,7 +251,9 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         assert!(!row["finding_detector_id"].as_array().unwrap().is_empty(), "{row:#}");
         assert_tokens(row, &SeenUsage::default());
     }
-    assert!(by_session(&rows, "e2e-block")["finding_category"].as_array().unwrap().contains(&"prompt_injection".into()));
+    assert!(
+        by_session(&rows, "e2e-block")["finding_category"].as_array().unwrap().contains(&"prompt_injection".into())
+    );
     let row = by_session(&rows, "e2e-jwt");
     assert_eq!(row["decision"], "allow");
     assert_eq!(row["client_id"], CLIENT_ID);

@@ -89,7 +89,11 @@ async fn dashboard_in_headless_chromium() {
     let status = tokio::time::timeout(STEP_LIMIT, child.wait()).await.unwrap().unwrap();
 
     let failed: Vec<_> = log.iter().filter(|l| l.starts_with("CHECK FAIL")).collect();
-    assert!(failed.is_empty() && done == "DONE 0" && status.success(), "browser checks failed: {failed:#?}\nartifacts: {}", artifacts.display());
+    assert!(
+        failed.is_empty() && done == "DONE 0" && status.success(),
+        "browser checks failed: {failed:#?}\nartifacts: {}",
+        artifacts.display()
+    );
     let passed = log.iter().filter(|l| l.starts_with("CHECK ok")).count();
     assert!(passed >= 25, "only {passed} checks ran:\n{}", log.join("\n"));
     for view in ["live", "logs", "usage"] {

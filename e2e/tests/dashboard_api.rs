@@ -26,7 +26,13 @@ async fn dashboard_needs_the_admin_credential_and_never_takes_sql_from_filters()
     assert_eq!(stack.wait_stored(3).await, 3);
 
     // Every API: 401 in the Anthropic shape without the admin credential, also for a tenant key.
-    for path in ["/dashboard/api/logs", "/dashboard/api/live", "/dashboard/api/usage", "/dashboard/api/sessions", "/dashboard/api/meta"] {
+    for path in [
+        "/dashboard/api/logs",
+        "/dashboard/api/live",
+        "/dashboard/api/usage",
+        "/dashboard/api/sessions",
+        "/dashboard/api/meta",
+    ] {
         for bearer in [None, Some(GATEWAY_KEY), Some("pda_wrong")] {
             let (status, body) = get(&stack, path, bearer).await;
             assert_eq!(status, 401, "{path} {bearer:?}");
@@ -44,7 +50,10 @@ async fn dashboard_needs_the_admin_credential_and_never_takes_sql_from_filters()
     assert_eq!(response.status(), 303);
     assert_eq!(response.headers()["location"], "/dashboard/login");
     let csp = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
     let login = stack.stack.url("/dashboard/login");
     let form = |credential: &str| {
         no_redirect
@@ -58,14 +67,18 @@ async fn dashboard_needs_the_admin_credential_and_never_takes_sql_from_filters()
     let response = form(ADMIN_CREDENTIAL).send().await.unwrap();
     assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/dashboard"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/dashboard"),
+        "{cookie}"
+    );
     assert!(!cookie.contains(ADMIN_CREDENTIAL));
     let session = cookie.split(';').next().unwrap().to_owned();
     let response = no_redirect.get(stack.dashboard_url()).header("cookie", &session).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
     assert!(!response.text().await.unwrap().contains(ADMIN_CREDENTIAL));
-    for (file, content_type) in [("app.js", "text/javascript; charset=utf-8"), ("style.css", "text/css; charset=utf-8")] {
+    for (file, content_type) in [("app.js", "text/javascript; charset=utf-8"), ("style.css", "text/css; charset=utf-8")]
+    {
         let response = no_redirect.get(stack.stack.url(&format!("/dashboard/static/{file}"))).send().await.unwrap();
         assert_eq!(response.headers()["content-type"], content_type);
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
@@ -93,7 +106,8 @@ async fn dashboard_needs_the_admin_credential_and_never_takes_sql_from_filters()
         let (status, body) = get(&stack, &logs(query.query().unwrap()), Some(ADMIN_CREDENTIAL)).await;
         assert_eq!(status, 200, "{attempt}: {body}");
         assert_eq!(body["events"].as_array().unwrap().len(), 0, "{attempt}");
-        let (status, body) = get(&stack, &format!("/dashboard/api/usage?{}", query.query().unwrap()), Some(ADMIN_CREDENTIAL)).await;
+        let (status, body) =
+            get(&stack, &format!("/dashboard/api/usage?{}", query.query().unwrap()), Some(ADMIN_CREDENTIAL)).await;
         assert_eq!(status, 200, "{attempt}: {body}");
         assert_eq!(body["series"].as_array().unwrap().len(), 0, "{attempt}");
     }
@@ -170,9 +184,6 @@ async fn live_stream_delivers_events_and_ends_when_the_gateway_shuts_down() {
     assert!(!received.contains("jane.doe"), "live rows carry no content: {received}");
 
     drop(stack.stack.gateway);
-    let ended = tokio::time::timeout(guard, async {
-        while let Ok(Some(_)) = response.chunk().await {}
-    })
-    .await;
+    let ended = tokio::time::timeout(guard, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
     assert!(ended.is_ok(), "the live stream stayed open after shutdown began");
 }

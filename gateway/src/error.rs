@@ -42,7 +42,9 @@ pub enum GatewayError {
     /// judged malicious, the check could not run; SDKs and Claude Code retry a 503
     /// with backoff (a retry succeeds once workers answer) but never a 403, and a 403
     /// would tell the user their prompt was refused as an attack.
-    #[error("{MESSAGE_PREFIX}: the ML injection detector is unavailable ({0}) and this project fails closed; try again later")]
+    #[error(
+        "{MESSAGE_PREFIX}: the ML injection detector is unavailable ({0}) and this project fails closed; try again later"
+    )]
     MlUnavailable(&'static str),
     /// The gateway cannot accept the request right now (e.g. audit spool full in reject mode).
     #[error("{MESSAGE_PREFIX}: {0}")]
@@ -74,9 +76,7 @@ impl GatewayError {
             StatusCode::FORBIDDEN => "permission_error",
             StatusCode::NOT_FOUND => "not_found_error",
             StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
-            StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
-                "invalid_request_error"
-            }
+            StatusCode::BAD_REQUEST | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => "invalid_request_error",
             StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
             _ => "api_error",
         }
@@ -105,9 +105,7 @@ impl IntoResponse for GatewayError {
         let status = self.status_code();
         let mut response = (status, axum::Json(self.body_json())).into_response();
         let retry = if self.should_retry() { "true" } else { "false" };
-        response
-            .headers_mut()
-            .insert("x-should-retry", HeaderValue::from_static(retry));
+        response.headers_mut().insert("x-should-retry", HeaderValue::from_static(retry));
         response
     }
 }
@@ -143,10 +141,7 @@ mod tests {
     #[test]
     fn policy_block_message_is_the_documented_one() {
         let error = GatewayError::PolicyBlocked("injection.instruction_override".into());
-        assert_eq!(
-            error.to_string(),
-            "Request blocked by Portcullis security policy: injection.instruction_override"
-        );
+        assert_eq!(error.to_string(), "Request blocked by Portcullis security policy: injection.instruction_override");
         assert_eq!(error.anthropic_type(), "permission_error");
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use portcullis_gateway::cli::{ClientsAction, Cli, Command, DashboardAction, KeysAction};
+use portcullis_gateway::cli::{Cli, ClientsAction, Command, DashboardAction, KeysAction};
 use portcullis_gateway::config::{self, Config};
 use portcullis_gateway::state::AppState;
 
@@ -41,7 +41,12 @@ async fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Some(Command::CheckConfig)) {
-        println!("config OK: {} projects, {} keys, {} clients", config.projects.len(), config.keys.len(), config.clients.len());
+        println!(
+            "config OK: {} projects, {} keys, {} clients",
+            config.projects.len(),
+            config.keys.len(),
+            config.clients.len()
+        );
         return ExitCode::SUCCESS;
     }
     init_tracing(&config);

@@ -29,7 +29,8 @@ pub async fn connect(url: &str, name: &str) -> Result<async_nats::Client, async_
 /// disconnected; an unreachable one costs at most `limit` at startup.
 pub async fn wait_for_first_connection(client: &async_nats::Client, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
-    while client.connection_state() != async_nats::connection::State::Connected && tokio::time::Instant::now() < deadline
+    while client.connection_state() != async_nats::connection::State::Connected
+        && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -27,11 +27,7 @@ fn event(i: u64) -> SecurityEvent {
     e.output_tokens = 1 + i % 7;
     e.gateway_status = 200;
     e.upstream_status = Some(200);
-    e.decision = if i.is_multiple_of(10) {
-        Decision::Block
-    } else {
-        Decision::Allow
-    };
+    e.decision = if i.is_multiple_of(10) { Decision::Block } else { Decision::Allow };
     e
 }
 
@@ -66,12 +62,7 @@ async fn wait_until(mut check: impl FnMut() -> bool, timeout: Duration) -> bool 
 async fn jsonl_mode_appends_one_line_per_event() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit/portcullis-audit.jsonl");
-    let sink = AuditSink::start(&AuditConfig {
-        jsonl_path: path.clone(),
-        ..AuditConfig::default()
-    })
-    .await
-    .unwrap();
+    let sink = AuditSink::start(&AuditConfig { jsonl_path: path.clone(), ..AuditConfig::default() }).await.unwrap();
     let events: Vec<SecurityEvent> = (0..25).map(event).collect();
     for e in &events {
         sink.record(e.clone()).unwrap();
@@ -81,10 +72,7 @@ async fn jsonl_mode_appends_one_line_per_event() {
     assert_eq!(health.mode, AuditMode::Jsonl);
     assert_eq!(health.published, 25);
     let text = std::fs::read_to_string(&path).unwrap();
-    let read: Vec<SecurityEvent> = text
-        .lines()
-        .map(|l| SecurityEvent::from_json(l.as_bytes()).unwrap())
-        .collect();
+    let read: Vec<SecurityEvent> = text.lines().map(|l| SecurityEvent::from_json(l.as_bytes()).unwrap()).collect();
     assert_eq!(read, events);
 }
 
@@ -94,24 +82,16 @@ async fn events_are_published_to_jetstream_with_live_copies() {
     let dir = tempfile::tempdir().unwrap();
     let live_client = async_nats::connect(nats.url()).await.unwrap();
     let mut live = live_client.subscribe("live.events.>").await.unwrap();
-    server_has_subscriptions(&live_client, Duration::from_secs(10))
-        .await
-        .unwrap();
+    server_has_subscriptions(&live_client, Duration::from_secs(10)).await.unwrap();
     let sink = AuditSink::start(&nats_config(&nats.url(), dir.path())).await.unwrap();
     for i in 0..500 {
         sink.record(event(i)).unwrap();
     }
     let s = sink.clone();
-    assert!(
-        wait_until(|| s.health().published == 500, Duration::from_secs(10)).await,
-        "{:?}",
-        sink.health()
-    );
+    assert!(wait_until(|| s.health().published == 500, Duration::from_secs(10)).await, "{:?}", sink.health());
     assert_eq!(stream_messages(&nats.url()).await, 500);
-    let first = tokio::time::timeout(Duration::from_secs(2), futures_util::StreamExt::next(&mut live))
-        .await
-        .unwrap()
-        .unwrap();
+    let first =
+        tokio::time::timeout(Duration::from_secs(2), futures_util::StreamExt::next(&mut live)).await.unwrap().unwrap();
     assert!(first.subject.as_str().starts_with("live.events."));
     assert!(SecurityEvent::from_json(&first.payload).is_ok());
     let health = sink.health();
@@ -132,18 +112,10 @@ async fn nats_down_at_start_and_mid_run_spools_then_replays_everything() {
         sink.record(event(i)).unwrap();
     }
     let s = sink.clone();
-    assert!(
-        wait_until(|| s.health().spool_depth == 300, Duration::from_secs(5)).await,
-        "{:?}",
-        sink.health()
-    );
+    assert!(wait_until(|| s.health().spool_depth == 300, Duration::from_secs(5)).await, "{:?}", sink.health());
     nats.restart().await.unwrap();
     let s = sink.clone();
-    assert!(
-        wait_until(|| s.health().published == 300, Duration::from_secs(20)).await,
-        "{:?}",
-        sink.health()
-    );
+    assert!(wait_until(|| s.health().published == 300, Duration::from_secs(20)).await, "{:?}", sink.health());
     assert_eq!(sink.health().spool_depth, 0);
 
     // Now an outage while running.
@@ -157,11 +129,7 @@ async fn nats_down_at_start_and_mid_run_spools_then_replays_everything() {
     nats.restart().await.unwrap();
     let s = sink.clone();
     assert!(
-        wait_until(
-            || s.health().published >= 700 && s.health().spool_depth == 0,
-            Duration::from_secs(30)
-        )
-        .await,
+        wait_until(|| s.health().published >= 700 && s.health().spool_depth == 0, Duration::from_secs(30)).await,
         "{:?}",
         sink.health()
     );
@@ -188,11 +156,7 @@ async fn spool_survives_a_gateway_restart() {
     nats.restart().await.unwrap();
     let sink = AuditSink::start(&nats_config(&url, dir.path())).await.unwrap();
     let s = sink.clone();
-    assert!(
-        wait_until(|| s.health().published == 100, Duration::from_secs(20)).await,
-        "{:?}",
-        sink.health()
-    );
+    assert!(wait_until(|| s.health().published == 100, Duration::from_secs(20)).await, "{:?}", sink.health());
     sink.shutdown().await;
     assert_eq!(stream_messages(&url).await, 100);
 }
@@ -233,11 +197,7 @@ async fn full_spool_rejects_in_reject_mode_and_counts_drops_in_keep_serving_mode
             }
         }
         // Nothing vanishes without being counted.
-        assert_eq!(
-            health.spool_depth + health.dropped + health.rejected,
-            2_000,
-            "{health:?}"
-        );
+        assert_eq!(health.spool_depth + health.dropped + health.rejected, 2_000, "{health:?}");
     }
 }
 
@@ -330,11 +290,8 @@ async fn oversized_events_neither_fail_nor_block_the_spool() {
         })
         .collect();
     sink.record(many.clone()).unwrap();
-    let settled = wait_until(
-        || sink.health().spool_depth == 0 && sink.health().published == 2,
-        Duration::from_secs(20),
-    )
-    .await;
+    let settled =
+        wait_until(|| sink.health().spool_depth == 0 && sink.health().published == 2, Duration::from_secs(20)).await;
     assert!(settled, "{:?}", sink.health());
     assert_eq!(sink.health().dropped, 1, "only the record the server can never take");
     assert_eq!(stream_messages(&nats.url()).await, 2);
@@ -342,21 +299,12 @@ async fn oversized_events_neither_fail_nor_block_the_spool() {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
     let stream = js.get_stream("PORTCULLIS_AUDIT").await.unwrap();
-    let stored = stream
-        .get_last_raw_message_by_subject("audit.events.initech")
-        .await
-        .unwrap();
+    let stored = stream.get_last_raw_message_by_subject("audit.events.initech").await.unwrap();
     let event = SecurityEvent::from_msgpack(&stored.payload).unwrap();
     assert_eq!(event.event_id, many.event_id);
     assert_eq!(event.findings.len(), portcullis_schemas::MAX_EVENT_FINDINGS);
-    assert_eq!(
-        event.findings_omitted as usize,
-        20_000 - portcullis_schemas::MAX_EVENT_FINDINGS
-    );
-    let stored = stream
-        .get_last_raw_message_by_subject("audit.events.globex")
-        .await
-        .unwrap();
+    assert_eq!(event.findings_omitted as usize, 20_000 - portcullis_schemas::MAX_EVENT_FINDINGS);
+    let stored = stream.get_last_raw_message_by_subject("audit.events.globex").await.unwrap();
     assert_eq!(SecurityEvent::from_msgpack(&stored.payload).unwrap(), behind);
     sink.shutdown().await;
 }

@@ -133,8 +133,14 @@ async fn jwt_mode_rejections() {
     let issued: serde_json::Value = token(&stack, CLIENT_ID, CLIENT_SECRET).await.json().await.unwrap();
     let jwt = issued["access_token"].as_str().unwrap();
     // Without the Anthropic key.
-    let response =
-        stack.client.post(stack.url("/v1/messages")).bearer_auth(jwt).body(simple_body("hi", false)).send().await.unwrap();
+    let response = stack
+        .client
+        .post(stack.url("/v1/messages"))
+        .bearer_auth(jwt)
+        .body(simple_body("hi", false))
+        .send()
+        .await
+        .unwrap();
     let message = assert_gateway_401(response).await;
     assert!(message.contains("X-Anthropic-Key"));
     // A tampered token.

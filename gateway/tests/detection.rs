@@ -242,9 +242,8 @@ async fn a_body_of_thousands_of_findings_is_judged_on_a_bounded_list() {
         &format!("[projects.policy]\nrego = '''\n{rego}'''\n[projects.policy.detectors.pii]\naction = \"log\"\n"),
     )
     .await;
-    let blocks: Vec<_> = (0..5_000)
-        .map(|i| serde_json::json!({"type": "text", "text": format!("mail user{i}@example.com")}))
-        .collect();
+    let blocks: Vec<_> =
+        (0..5_000).map(|i| serde_json::json!({"type": "text", "text": format!("mail user{i}@example.com")})).collect();
     let body = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": blocks}]});
     let response = stack.post("/v1/messages", &body.to_string()).send().await.unwrap();
     assert_eq!(response.status(), 200);

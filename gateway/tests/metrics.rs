@@ -33,7 +33,8 @@ async fn metrics_count_requests_by_status_and_decision() {
     }
     let blocked = stack.post("/v1/messages", &simple_body(INJECTION, false)).send().await.unwrap();
     assert_eq!(blocked.status(), 403);
-    let unauthenticated = stack.client.post(stack.url("/v1/messages")).body(simple_body("hi", false)).send().await.unwrap();
+    let unauthenticated =
+        stack.client.post(stack.url("/v1/messages")).body(simple_body("hi", false)).send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
     // Counted when each event is finalised, just before it is written.
     assert_eq!(stack.gateway.audit_events(4).await.len(), 4);

@@ -282,7 +282,12 @@ async fn a_resent_conversation_prefix_is_not_classified_again() {
 
     // An identical resend needs no worker at all; a repeat inside one request goes once.
     send(conversation(&[("user", first), ("assistant", "- a\n- b\n- c"), ("user", second)])).await;
-    send(conversation(&[("user", "What is the capital of Spain?"), ("assistant", "Madrid."), ("user", "What is the capital of Spain?")])).await;
+    send(conversation(&[
+        ("user", "What is the capital of Spain?"),
+        ("assistant", "Madrid."),
+        ("user", "What is the capital of Spain?"),
+    ]))
+    .await;
     let after = stats();
     assert_eq!((after.requests, after.segments_sent, after.segments_cached), (3, 3, 3), "{after:?}");
     assert_eq!(stack.mock.call_count(), 4);
@@ -295,7 +300,8 @@ async fn a_config_reload_switches_ml_on() {
     let mock = mock_upstream::MockUpstream::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
-    let audit = format!("[audit]\nnats_url = \"{}\"\nspool_dir = \"{}\"\n", nats.url(), dir.path().join("spool").display());
+    let audit =
+        format!("[audit]\nnats_url = \"{}\"\nspool_dir = \"{}\"\n", nats.url(), dir.path().join("spool").display());
     let write = |project_lines: &str| {
         std::fs::write(&path, test_config_toml_project(&mock.url(), project_lines, &audit)).unwrap();
     };

@@ -251,11 +251,7 @@ async fn response_header_timeout_gives_504_and_unreachable_upstream_502() {
 
 #[tokio::test]
 async fn stalled_stream_ends_with_an_sse_error_after_the_idle_timeout() {
-    let stack = Stack::start_with(
-        MockConfig::default(),
-        "",
-    )
-    .await;
+    let stack = Stack::start_with(MockConfig::default(), "").await;
     // Chunk delay above the 5 s idle timeout of the test config.
     let response = stack
         .post("/v1/messages", &simple_body("[[mock:words=3]] slow", true))

@@ -91,7 +91,11 @@ async fn shutdown_does_not_wait_for_a_connection_that_never_spoke() {
 
     let stopping = Instant::now();
     stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), server).await.expect("shutdown waited on the silent connection").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("shutdown waited on the silent connection")
+        .unwrap()
+        .unwrap();
     assert!(stopping.elapsed() < Duration::from_secs(5), "shutdown took {:?}", stopping.elapsed());
     // The silent connection was closed, not left open.
     let mut buf = [0u8; 1];

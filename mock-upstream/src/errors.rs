@@ -59,9 +59,7 @@ impl ApiError {
             Self::RateLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // 529 is not a registered status, but `from_u16` accepts any 100..=999.
-            Self::Overloaded(_) => {
-                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
-            }
+            Self::Overloaded(_) => StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
         }
     }
 
@@ -76,10 +74,7 @@ impl ApiError {
     /// Whether SDKs should retry; sent as `x-should-retry` because Claude Code
     /// otherwise keeps retrying a 401 for minutes.
     fn should_retry(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimit(_) | Self::Internal(_) | Self::Overloaded(_)
-        )
+        matches!(self, Self::RateLimit(_) | Self::Internal(_) | Self::Overloaded(_))
     }
 }
 

@@ -19,22 +19,14 @@ use crate::state::MockState;
 /// Per-request override of [`crate::MockConfig::chunk_delay`], in milliseconds.
 pub const CHUNK_DELAY_HEADER: &str = "x-mock-chunk-delay-ms";
 
-pub(crate) async fn create_message(
-    State(state): State<MockState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn create_message(State(state): State<MockState>, headers: HeaderMap, body: Bytes) -> Response {
     match respond_to_message(&state, &headers, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
-async fn respond_to_message(
-    state: &MockState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
+async fn respond_to_message(state: &MockState, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     check_api_key(headers)?;
     let request = parse_messages_request(body)?;
     let triggers = request.triggers;
@@ -46,9 +38,7 @@ async fn respond_to_message(
         return Err(ApiError::Overloaded("Overloaded".to_owned()));
     }
     if triggers.rate_limit {
-        return Err(ApiError::RateLimit(
-            "This request would exceed your organization's rate limit (mock).".to_owned(),
-        ));
+        return Err(ApiError::RateLimit("This request would exceed your organization's rate limit (mock).".to_owned()));
     }
     if triggers.server_error {
         return Err(ApiError::Internal("Internal server error".to_owned()));
@@ -63,21 +53,10 @@ async fn respond_to_message(
         return Ok(Json(reply.message_json()).into_response());
     }
 
-    let script = EventScript::new(
-        &reply,
-        state.config().words_per_chunk,
-        triggers.midstream_error,
-    );
+    let script = EventScript::new(&reply, state.config().words_per_chunk, triggers.midstream_error);
     let delay = chunk_delay_override(headers).unwrap_or(state.config().chunk_delay);
     let body = event_stream_body(script, delay, state.clone());
-    Ok((
-        StatusCode::OK,
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body)
         .into_response())
 }
 
@@ -86,11 +65,7 @@ fn chunk_delay_override(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse().ok().map(Duration::from_millis)
 }
 
-pub(crate) async fn count_tokens(
-    State(_state): State<MockState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn count_tokens(State(_state): State<MockState>, headers: HeaderMap, body: Bytes) -> Response {
     let counted = check_api_key(&headers).and_then(|()| parse_count_tokens_request(&body));
     match counted {
         Ok(usage) => Json(json!({ "input_tokens": usage.input_tokens })).into_response(),

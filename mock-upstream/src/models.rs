@@ -2,8 +2,8 @@
 //! `GET /v1/models/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, Query};
 use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -31,13 +31,9 @@ pub(crate) struct ListQuery {
     before_id: Option<String>,
 }
 
-pub(crate) async fn list_models(
-    headers: HeaderMap,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Response {
+pub(crate) async fn list_models(headers: HeaderMap, query: Result<Query<ListQuery>, QueryRejection>) -> Response {
     let listed = check_api_key(&headers).and_then(|()| {
-        let Query(query) =
-            query.map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))?;
+        let Query(query) = query.map_err(|rejection| ApiError::InvalidRequest(rejection.body_text()))?;
         list_page(&query)
     });
     match listed {
@@ -63,9 +59,7 @@ pub(crate) async fn get_model(headers: HeaderMap, Path(id): Path<String>) -> Res
 fn list_page(query: &ListQuery) -> Result<Value, ApiError> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!(
-            "limit: Input should be between 1 and {MAX_LIMIT}"
-        )));
+        return Err(ApiError::InvalidRequest(format!("limit: Input should be between 1 and {MAX_LIMIT}")));
     }
     let position = |id: &str| MODELS.iter().position(|(model_id, _, _)| *model_id == id);
     let (page, has_more) = if let Some(before_id) = &query.before_id {

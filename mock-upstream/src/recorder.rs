@@ -14,11 +14,7 @@ use crate::state::{MockState, RecordedRequest};
 /// The real Messages API accepts up to 32 MB; leave headroom above that.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-pub(crate) async fn record_request(
-    State(state): State<MockState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn record_request(State(state): State<MockState>, request: Request, next: Next) -> Response {
     let request_id = state.next_request_id();
     let (parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, MAX_BODY_BYTES).await;
@@ -46,13 +42,11 @@ pub(crate) async fn record_request(
     );
 
     let mut response = match read {
-        Ok(_) => {
-            next.run(Request::from_parts(parts, Body::from(body))).await
+        Ok(_) => next.run(Request::from_parts(parts, Body::from(body))).await,
+        Err(_) => {
+            ApiError::RequestTooLarge(format!("request body could not be read or exceeds {MAX_BODY_BYTES} bytes"))
+                .into_response()
         }
-        Err(_) => ApiError::RequestTooLarge(format!(
-            "request body could not be read or exceeds {MAX_BODY_BYTES} bytes"
-        ))
-        .into_response(),
     };
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("request-id", value);

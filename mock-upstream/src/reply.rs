@@ -79,30 +79,19 @@ impl Reply {
             });
         }
         let stop_reason = if request.triggers.tool_use {
-            let query: String = normalize(&request.last_text)
-                .chars()
-                .take(TOOL_QUERY_CHARS)
-                .collect();
+            let query: String = normalize(&request.last_text).chars().take(TOOL_QUERY_CHARS).collect();
             blocks.push(Block::ToolUse {
                 id: format!("toolu_mock_{object_number:012}"),
-                name: request
-                    .first_tool_name
-                    .clone()
-                    .unwrap_or_else(|| "mock_tool".to_owned()),
+                name: request.first_tool_name.clone().unwrap_or_else(|| "mock_tool".to_owned()),
                 input: json!({ "query": query }),
             });
             "tool_use"
         } else {
             let words = request.triggers.words.or(config.reply_words);
-            blocks.push(Block::Text {
-                text: reply_text(&request.last_text, words),
-            });
+            blocks.push(Block::Text { text: reply_text(&request.last_text, words) });
             "end_turn"
         };
-        let output_tokens = blocks
-            .iter()
-            .map(|block| block.streamed_text().split_whitespace().count())
-            .sum::<usize>();
+        let output_tokens = blocks.iter().map(|block| block.streamed_text().split_whitespace().count()).sum::<usize>();
         Self {
             id: format!("msg_mock_{object_number:012}"),
             model: request.model.clone(),

@@ -138,9 +138,7 @@ fn input_usage(body_len: usize, body: &Value) -> InputUsage {
 
 fn contains_key(value: &Value, key: &str) -> bool {
     match value {
-        Value::Object(object) => object
-            .iter()
-            .any(|(name, value)| name == key || contains_key(value, key)),
+        Value::Object(object) => object.iter().any(|(name, value)| name == key || contains_key(value, key)),
         Value::Array(items) => items.iter().any(|item| contains_key(item, key)),
         _ => false,
     }
@@ -180,10 +178,7 @@ mod tests {
             br#"{"model":"m","max_tokens":1,"messages":{}}"#,
             br#"{"model":"m","max_tokens":1,"messages":[{}],"stream":"yes"}"#,
         ] {
-            assert!(matches!(
-                parse_messages_request(body),
-                Err(ApiError::InvalidRequest(_))
-            ));
+            assert!(matches!(parse_messages_request(body), Err(ApiError::InvalidRequest(_))));
         }
     }
 }

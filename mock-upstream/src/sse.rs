@@ -94,11 +94,7 @@ impl EventScript {
                 text.truncate(end);
                 deltas_left = deltas_left.saturating_sub(sent);
             }
-            steps.push_back(Step::Deltas {
-                index,
-                kind: DeltaKind::of(block),
-                text,
-            });
+            steps.push_back(Step::Deltas { index, kind: DeltaKind::of(block), text });
             if midstream_error && deltas_left == 0 {
                 break;
             }
@@ -126,11 +122,7 @@ impl EventScript {
             )));
             steps.push_back(Step::Frame(frame("message_stop", &json!({"type": "message_stop"}))));
         }
-        Self {
-            steps,
-            cursor: 0,
-            words_per_chunk,
-        }
+        Self { steps, cursor: 0, words_per_chunk }
     }
 
     /// True once the final event (`message_stop` or `error`) has been produced.
@@ -217,13 +209,9 @@ impl Drop for CancelGuard {
 /// event after the first. Dropping it early (client gone) stops generation and
 /// bumps the state's cancelled-stream counter.
 pub(crate) fn event_stream_body(script: EventScript, delay: Duration, state: MockState) -> Body {
-    let guard = CancelGuard {
-        state,
-        finished: false,
-    };
-    let stream = futures_util::stream::unfold(
-        (script, guard, true),
-        move |(mut script, mut guard, first)| async move {
+    let guard = CancelGuard { state, finished: false };
+    let stream =
+        futures_util::stream::unfold((script, guard, true), move |(mut script, mut guard, first)| async move {
             if script.is_done() {
                 return None;
             }
@@ -233,8 +221,7 @@ pub(crate) fn event_stream_body(script: EventScript, delay: Duration, state: Moc
             let event = script.next()?;
             guard.finished = script.is_done();
             Some((Ok::<_, Infallible>(event), (script, guard, false)))
-        },
-    );
+        });
     Body::from_stream(stream)
 }
 

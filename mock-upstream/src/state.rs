@@ -29,19 +29,12 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// First value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     /// Every value of header `name` (case-insensitive), in order.
     pub fn header_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-            .collect()
+        self.headers.iter().filter(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str()).collect()
     }
 
     /// The body parsed as JSON, if it is JSON.
@@ -122,9 +115,7 @@ impl MockState {
     /// Waits until at least `n` streams were cancelled; false on timeout.
     pub async fn wait_for_cancelled_streams(&self, n: usize, timeout: Duration) -> bool {
         let mut receiver = self.inner.cancelled_streams.subscribe();
-        tokio::time::timeout(timeout, receiver.wait_for(|count| *count >= n))
-            .await
-            .is_ok_and(|result| result.is_ok())
+        tokio::time::timeout(timeout, receiver.wait_for(|count| *count >= n)).await.is_ok_and(|result| result.is_ok())
     }
 
     pub(crate) fn record(&self, request: RecordedRequest) {
@@ -149,9 +140,6 @@ impl MockState {
     fn lock_requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         // A panic while holding the lock cannot leave the Vec half-updated, so a
         // poisoned lock is still safe to use.
-        self.inner
-            .requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner.requests.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -57,9 +57,6 @@ mod tests {
     fn ignores_malformed_word_marker() {
         assert_eq!(Triggers::scan("[[mock:words=abc]]").words, None);
         assert_eq!(Triggers::scan("[[mock:words=12").words, None);
-        assert_eq!(
-            Triggers::scan("[[mock:words=999999999999]]").words,
-            Some(MAX_WORDS)
-        );
+        assert_eq!(Triggers::scan("[[mock:words=999999999999]]").words, Some(MAX_WORDS));
     }
 }

@@ -15,10 +15,7 @@ async fn non_streaming_reply_has_message_shape() {
     let response = post_messages(&mock, &request).await;
 
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "application/json"
-    );
+    assert_eq!(response.headers()["content-type"].to_str().unwrap(), "application/json");
     let request_id = response.headers()["request-id"].to_str().unwrap().to_owned();
     assert!(request_id.starts_with("req_mock_"), "{request_id}");
     let message: Value = response.json().await.unwrap();
@@ -29,10 +26,7 @@ async fn non_streaming_reply_has_message_shape() {
     assert_eq!(message["model"], "claude-sonnet-4-5");
     assert_eq!(message["stop_reason"], "end_turn");
     assert_eq!(message["stop_sequence"], Value::Null);
-    assert_eq!(
-        message["content"],
-        json!([{"type": "text", "text": "Mock reply to: Hello there, mock!"}])
-    );
+    assert_eq!(message["content"], json!([{"type": "text", "text": "Mock reply to: Hello there, mock!"}]));
     assert_eq!(
         message["usage"],
         json!({
@@ -47,38 +41,17 @@ async fn non_streaming_reply_has_message_shape() {
 #[tokio::test]
 async fn reply_is_deterministic_and_word_count_configurable() {
     let mock = MockUpstream::start(MockConfig::default()).await.unwrap();
-    let first: Value = post_messages(&mock, &body("same prompt", false))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let second: Value = post_messages(&mock, &body("same prompt", false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = post_messages(&mock, &body("same prompt", false)).await.json().await.unwrap();
+    let second: Value = post_messages(&mock, &body("same prompt", false)).await.json().await.unwrap();
     assert_eq!(first["content"], second["content"]);
 
-    let long: Value = post_messages(&mock, &body("go [[mock:words=250]]", false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let long: Value = post_messages(&mock, &body("go [[mock:words=250]]", false)).await.json().await.unwrap();
     let text = long["content"][0]["text"].as_str().unwrap();
     assert_eq!(text.split_whitespace().count(), 250);
     assert_eq!(long["usage"]["output_tokens"], 250);
 
-    let configured = MockUpstream::start(MockConfig {
-        reply_words: Some(7),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
-    let short: Value = post_messages(&configured, &body("hi", false))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let configured = MockUpstream::start(MockConfig { reply_words: Some(7), ..MockConfig::default() }).await.unwrap();
+    let short: Value = post_messages(&configured, &body("hi", false)).await.json().await.unwrap();
     assert_eq!(short["usage"]["output_tokens"], 7);
 }
 
@@ -149,12 +122,7 @@ async fn models_list_paging_and_lookup() {
 
     let (status, all) = get("/v1/models".to_owned()).await;
     assert_eq!(status, 200);
-    let ids: Vec<&str> = all["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|model| model["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = all["data"].as_array().unwrap().iter().map(|model| model["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"claude-sonnet-4-5"));
     assert_eq!(all["has_more"], false);
     assert_eq!(all["first_id"], ids[0]);

@@ -56,24 +56,12 @@ async fn missing_or_invalid_key_is_401() {
     assert_eq!(error["error"]["type"], "authentication_error");
     assert_eq!(headers["x-should-retry"], "false");
 
-    let invalid = client()
-        .post(&url)
-        .header("x-api-key", "sk-invalid-key")
-        .json(&payload)
-        .send()
-        .await
-        .unwrap();
+    let invalid = client().post(&url).header("x-api-key", "sk-invalid-key").json(&payload).send().await.unwrap();
     let (status, _, error) = error_of(invalid).await;
     assert_eq!(status, 401);
     assert_eq!(error["error"]["message"], "invalid x-api-key");
 
-    let bearer = client()
-        .post(&url)
-        .bearer_auth(KEY)
-        .json(&payload)
-        .send()
-        .await
-        .unwrap();
+    let bearer = client().post(&url).bearer_auth(KEY).json(&payload).send().await.unwrap();
     assert_eq!(bearer.status(), 200);
 }
 
@@ -109,14 +97,8 @@ async fn unknown_paths_are_404() {
         assert_eq!(response.status(), 404);
         assert!(response.headers().contains_key("request-id"));
     }
-    let body: Value = client()
-        .delete(format!("{}/v1/complete", mock.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value =
+        client().delete(format!("{}/v1/complete", mock.url())).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["error"]["type"], "not_found_error");
 }
 
@@ -158,18 +140,9 @@ async fn records_exact_bytes_headers_and_rejections() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let rejected = client()
-        .post(format!("{}/v1/messages", mock.url()))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let rejected = client().post(format!("{}/v1/messages", mock.url())).body("{}").send().await.unwrap();
     assert_eq!(rejected.status(), 401);
-    client()
-        .get(format!("{}/nowhere", mock.url()))
-        .send()
-        .await
-        .unwrap();
+    client().get(format!("{}/nowhere", mock.url())).send().await.unwrap();
 
     let requests = mock.requests();
     assert_eq!(mock.call_count(), 3);

@@ -58,10 +58,7 @@ async fn stream_follows_documented_event_order() {
     assert_eq!(start["usage"]["input_tokens"], request_len.div_ceil(4));
     assert_eq!(start["usage"]["cache_read_input_tokens"], 0);
 
-    assert_eq!(
-        events[1].1["content_block"],
-        json!({"type": "text", "text": ""})
-    );
+    assert_eq!(events[1].1["content_block"], json!({"type": "text", "text": ""}));
     assert_eq!(deltas_of(&events, 0, "text"), text);
     assert_eq!(events[3].1["delta"]["type"], "text_delta");
     assert_eq!(
@@ -75,17 +72,9 @@ async fn stream_follows_documented_event_order() {
 
 #[tokio::test]
 async fn words_per_chunk_groups_words() {
-    let mock = MockUpstream::start(MockConfig {
-        words_per_chunk: 3,
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = MockUpstream::start(MockConfig { words_per_chunk: 3, ..MockConfig::default() }).await.unwrap();
     let events = stream_events(&mock, &body("[[mock:words=10]]", true)).await;
-    let deltas = events
-        .iter()
-        .filter(|(name, _)| name == "content_block_delta")
-        .count();
+    let deltas = events.iter().filter(|(name, _)| name == "content_block_delta").count();
     assert_eq!(deltas, 4);
     assert_eq!(deltas_of(&events, 0, "text").split_whitespace().count(), 10);
 }
@@ -120,12 +109,9 @@ async fn events_arrive_incrementally_spaced_by_the_delay() {
 
 #[tokio::test]
 async fn configured_delay_applies_without_header() {
-    let mock = MockUpstream::start(MockConfig {
-        chunk_delay: Duration::from_millis(30),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = MockUpstream::start(MockConfig { chunk_delay: Duration::from_millis(30), ..MockConfig::default() })
+        .await
+        .unwrap();
     let started = Instant::now();
     let events = stream_events(&mock, &body("[[mock:words=4]]", true)).await;
     assert_eq!(events.len(), 10);
@@ -142,16 +128,10 @@ async fn thinking_block_streams_first() {
     assert_eq!(events[2].0, "ping");
     assert!(!deltas_of(&events, 0, "thinking").is_empty());
     assert!(!deltas_of(&events, 0, "signature").is_empty());
-    let text_start = events
-        .iter()
-        .find(|(name, data)| name == "content_block_start" && data["index"] == 1)
-        .unwrap();
+    let text_start = events.iter().find(|(name, data)| name == "content_block_start" && data["index"] == 1).unwrap();
     assert_eq!(text_start.1["content_block"]["type"], "text");
     assert_eq!(deltas_of(&events, 1, "text"), "Mock reply to: think");
-    let stops = events
-        .iter()
-        .filter(|(name, _)| name == "content_block_stop")
-        .count();
+    let stops = events.iter().filter(|(name, _)| name == "content_block_stop").count();
     assert_eq!(stops, 2);
 }
 
@@ -195,10 +175,7 @@ async fn midstream_error_ends_stream_with_error_event() {
             "error"
         ]
     );
-    assert_eq!(
-        events[6].1,
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-    );
+    assert_eq!(events[6].1, json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
     assert_eq!(mock.cancelled_streams(), 0);
 
     // Without streaming the same trigger fails up front.
@@ -208,21 +185,15 @@ async fn midstream_error_ends_stream_with_error_event() {
 
 #[tokio::test]
 async fn client_drop_mid_stream_is_counted() {
-    let mock = MockUpstream::start(MockConfig {
-        chunk_delay: Duration::from_millis(20),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = MockUpstream::start(MockConfig { chunk_delay: Duration::from_millis(20), ..MockConfig::default() })
+        .await
+        .unwrap();
     let mut response = post_messages(&mock, &body("[[mock:words=500]]", true)).await;
     let first = response.chunk().await.unwrap().unwrap();
     assert!(first.starts_with(b"event: message_start"));
     response.chunk().await.unwrap().unwrap();
     drop(response);
-    assert!(
-        mock.wait_for_cancelled_streams(1, Duration::from_secs(5))
-            .await
-    );
+    assert!(mock.wait_for_cancelled_streams(1, Duration::from_secs(5)).await);
     assert_eq!(mock.cancelled_streams(), 1);
 
     // A fully read stream is not counted.
@@ -234,18 +205,13 @@ async fn client_drop_mid_stream_is_counted() {
 
 #[tokio::test]
 async fn dropping_the_mock_cuts_open_streams() {
-    let mock = MockUpstream::start(MockConfig {
-        chunk_delay: Duration::from_millis(20),
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = MockUpstream::start(MockConfig { chunk_delay: Duration::from_millis(20), ..MockConfig::default() })
+        .await
+        .unwrap();
     let mut response = post_messages(&mock, &body("[[mock:words=1000]]", true)).await;
     response.chunk().await.unwrap().unwrap();
     drop(mock);
-    let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Ok(Some(_)) = response.chunk().await {}
-    })
-    .await;
+    let ended =
+        tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = response.chunk().await {} }).await;
     assert!(ended.is_ok(), "stream kept going after the mock was dropped");
 }

@@ -79,26 +79,10 @@ pub fn migrations() -> &'static [Migration] {
 }
 
 static MIGRATIONS: [Migration; 4] = [
-    Migration {
-        version: 1,
-        name: "audit_events",
-        sql: include_str!("../migrations/001_audit_events.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "usage_daily",
-        sql: include_str!("../migrations/002_usage_daily.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "usage_sessions",
-        sql: include_str!("../migrations/003_usage_sessions.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "omitted_counts",
-        sql: include_str!("../migrations/004_omitted_counts.sql"),
-    },
+    Migration { version: 1, name: "audit_events", sql: include_str!("../migrations/001_audit_events.sql") },
+    Migration { version: 2, name: "usage_daily", sql: include_str!("../migrations/002_usage_daily.sql") },
+    Migration { version: 3, name: "usage_sessions", sql: include_str!("../migrations/003_usage_sessions.sql") },
+    Migration { version: 4, name: "omitted_counts", sql: include_str!("../migrations/004_omitted_counts.sql") },
 ];
 
 #[cfg(test)]
@@ -115,10 +99,7 @@ mod tests {
         assert_eq!(all[1].statements().len(), 2);
         assert_eq!(all[2].statements().len(), 2);
         assert_eq!(all[3].statements().len(), 2);
-        assert_eq!(
-            added_column(&all[3].statements()[0]),
-            Some(("audit_events", "findings_omitted"))
-        );
+        assert_eq!(added_column(&all[3].statements()[0]), Some(("audit_events", "findings_omitted")));
         assert_eq!(added_column("alter table `t` add column `c` UInt8"), Some(("t", "c")));
         assert_eq!(added_column("ALTER TABLE t ADD COLUMN IF NOT EXISTS c UInt8"), None);
         assert_eq!(added_column("CREATE TABLE IF NOT EXISTS t (c UInt8)"), None);
@@ -127,10 +108,7 @@ mod tests {
             for s in m.statements() {
                 assert!(!s.ends_with(';'));
                 // Idempotent: CREATE ... IF NOT EXISTS, or an ADD COLUMN the runner guards.
-                assert!(
-                    (s.starts_with("CREATE") && s.contains("IF NOT EXISTS")) || added_column(&s).is_some(),
-                    "{s}"
-                );
+                assert!((s.starts_with("CREATE") && s.contains("IF NOT EXISTS")) || added_column(&s).is_some(), "{s}");
                 assert!(!s.contains("--"));
             }
         }

@@ -34,10 +34,7 @@ pub enum BarrierError {
 /// Returns once the server has registered every subscription this client made
 /// before the call. Needs the connection's echo (the NATS default; never
 /// `no_echo`).
-pub async fn server_has_subscriptions(
-    client: &async_nats::Client,
-    within: Duration,
-) -> Result<(), BarrierError> {
+pub async fn server_has_subscriptions(client: &async_nats::Client, within: Duration) -> Result<(), BarrierError> {
     // The whole round trip is bounded: while disconnected, `flush` waits for the
     // reconnect.
     match tokio::time::timeout(within, echo_round_trip(client)).await {

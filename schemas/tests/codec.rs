@@ -127,10 +127,7 @@ fn additive_changes_decode_both_ways() {
     assert_eq!(e.tool_name, "anthropic-api");
     assert!(e.findings.is_empty());
 
-    let newer = NewerEvent {
-        base: full_event(),
-        some_future_field: vec![1, 2],
-    };
+    let newer = NewerEvent { base: full_event(), some_future_field: vec![1, 2] };
     let json = serde_json::to_vec(&newer).unwrap();
     assert_eq!(SecurityEvent::from_json(&json).unwrap(), newer.base);
 }
@@ -183,10 +180,7 @@ fn bounded_lists_keep_the_decisive_and_most_confident_findings_in_order() {
     assert_eq!(e.findings.last().unwrap().detector_id, "secret.aws");
     assert!(e.findings.iter().any(|f| f.detector_id == "pii.phone"));
     assert_eq!(e.findings[0].segment.message_index, Some(0));
-    assert_eq!(
-        e.findings.iter().filter(|f| f.detector_id == "pii.email").count(),
-        MAX_EVENT_FINDINGS - 2
-    );
+    assert_eq!(e.findings.iter().filter(|f| f.detector_id == "pii.email").count(), MAX_EVENT_FINDINGS - 2);
     let indexes: Vec<u32> = e.findings.iter().filter_map(|f| f.segment.message_index).collect();
     assert!(indexes.windows(2).all(|w| w[0] < w[1]), "original order kept");
     assert_eq!(e.ml_verdicts.len(), MAX_EVENT_ML_VERDICTS);
@@ -207,11 +201,7 @@ fn a_version_1_event_reads_with_nothing_omitted() {
         schema_version: u16,
         tenant: &'static str,
     }
-    let bytes = rmp_serde::to_vec_named(&V1 {
-        schema_version: 1,
-        tenant: "acme",
-    })
-    .unwrap();
+    let bytes = rmp_serde::to_vec_named(&V1 { schema_version: 1, tenant: "acme" }).unwrap();
     let e = SecurityEvent::from_msgpack(&bytes).unwrap();
     assert_eq!((e.schema_version, e.findings_omitted, e.ml_verdicts_omitted), (1, 0, 0));
     const { assert!(SCHEMA_VERSION >= 2) };

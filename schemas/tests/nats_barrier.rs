@@ -34,11 +34,9 @@ async fn a_lost_server_fails_the_barrier_in_time_instead_of_hanging() {
     let nats = NatsServer::start().await.unwrap();
     let client = async_nats::connect(nats.url()).await.unwrap();
     drop(nats);
-    let result = tokio::time::timeout(
-        Duration::from_secs(5),
-        server_has_subscriptions(&client, Duration::from_millis(500)),
-    )
-    .await
-    .expect("the barrier outlived its own limit");
+    let result =
+        tokio::time::timeout(Duration::from_secs(5), server_has_subscriptions(&client, Duration::from_millis(500)))
+            .await
+            .expect("the barrier outlived its own limit");
     assert!(result.is_err(), "{result:?}");
 }

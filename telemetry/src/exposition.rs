@@ -76,10 +76,13 @@ impl MetricsServer {
     ) -> std::io::Result<MetricsServer> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
-        let router = Router::new().route("/metrics", get(move || {
-            let render = render.clone();
-            async move { metrics_response(render()) }
-        }));
+        let router = Router::new().route(
+            "/metrics",
+            get(move || {
+                let render = render.clone();
+                async move { metrics_response(render()) }
+            }),
+        );
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).with_graceful_shutdown(shutdown).await {
                 tracing::warn!(%err, "metrics listener stopped");

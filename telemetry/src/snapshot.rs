@@ -7,9 +7,9 @@
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::metrics::MetricType;
 
 /// One label (`name`, value) of a sample.
 pub type Label = (&'static str, String);
@@ -21,7 +21,10 @@ enum Value {
     GaugeF64(f64),
     /// Per-bucket (not cumulative) counts with their upper bounds, the last
     /// bound being `f64::MAX` (`+Inf`), and the sum of the observations.
-    Histogram { buckets: Vec<(f64, u64)>, sum: f64 },
+    Histogram {
+        buckets: Vec<(f64, u64)>,
+        sum: f64,
+    },
 }
 
 #[derive(Debug)]

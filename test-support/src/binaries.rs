@@ -9,9 +9,7 @@ use crate::error::{HarnessError, Result};
 
 /// Finds `binary` on PATH, /usr/sbin or /usr/bin; the error names the package.
 pub(crate) fn find_binary(binary: &'static str, package: &'static str) -> Result<PathBuf> {
-    let path_dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let path_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     path_dirs
         .into_iter()
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])

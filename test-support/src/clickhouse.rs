@@ -47,8 +47,7 @@ impl ClickHouseServer {
             .map_err(|e| HarnessError::io("create clickhouse temp dir", e))?;
         for sub in ["data", "tmp", "user_files", "format_schemas", "log"] {
             let dir = root.path().join(sub);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
+            std::fs::create_dir_all(&dir).map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
         }
         write_file(&root.path().join("users.xml"), users_xml())?;
         let (process, (http_port, tcp_port)) = launch_with_fresh_ports(|| {
@@ -71,17 +70,8 @@ impl ClickHouseServer {
             .pool_max_idle_per_host(0)
             .timeout(QUERY_TIMEOUT)
             .build()
-            .map_err(|source| HarnessError::Http {
-                url: format!("http://127.0.0.1:{http_port}"),
-                source,
-            })?;
-        Ok(Self {
-            process,
-            http_port,
-            tcp_port,
-            client,
-            root,
-        })
+            .map_err(|source| HarnessError::Http { url: format!("http://127.0.0.1:{http_port}"), source })?;
+        Ok(Self { process, http_port, tcp_port, client, root })
     }
 
     /// HTTP interface base URL, `http://127.0.0.1:PORT` (what the `clickhouse` crate uses).
@@ -134,22 +124,13 @@ impl ClickHouseServer {
             .body(sql.to_owned())
             .send()
             .await
-            .map_err(|source| HarnessError::Http {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| HarnessError::Http { url: url.clone(), source })?;
         let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|source| HarnessError::Http { url, source })?;
+        let body = response.text().await.map_err(|source| HarnessError::Http { url, source })?;
         if status == reqwest::StatusCode::OK {
             Ok(body)
         } else {
-            Err(HarnessError::Query {
-                status: status.as_u16(),
-                body,
-            })
+            Err(HarnessError::Query { status: status.as_u16(), body })
         }
     }
 
@@ -187,6 +168,5 @@ fn server_spec(program: &Path, root: &Path, http_port: u16) -> ServerSpec {
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
-    std::fs::write(path, contents)
-        .map_err(|e| HarnessError::io(format!("write {}", path.display()), e))
+    std::fs::write(path, contents).map_err(|e| HarnessError::io(format!("write {}", path.display()), e))
 }

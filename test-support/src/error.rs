@@ -85,10 +85,7 @@ pub enum HarnessError {
 impl HarnessError {
     /// Wraps an I/O error with a description of the action that failed.
     pub(crate) fn io(action: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io {
-            action: action.into(),
-            source,
-        }
+        Self::Io { action: action.into(), source }
     }
 
     /// True when a failed start was caused by a port that another process grabbed

@@ -50,12 +50,7 @@ impl NatsServer {
             Ok((spec, (port, monitor_port)))
         })
         .await?;
-        Ok(Self {
-            process,
-            port,
-            monitor_port,
-            root,
-        })
+        Ok(Self { process, port, monitor_port, root })
     }
 
     /// Client URL, `nats://127.0.0.1:PORT`.

@@ -23,10 +23,8 @@ pub fn free_port() -> Result<u16> {
     for _ in 0..64 {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .map_err(|e| HarnessError::io("bind 127.0.0.1:0 to find a free port", e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| HarnessError::io("read local address of probe listener", e))?
-            .port();
+        let port =
+            listener.local_addr().map_err(|e| HarnessError::io("read local address of probe listener", e))?.port();
         drop(listener);
         let mut guard = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
         if guard.get_or_insert_with(HashSet::new).insert(port) {

@@ -136,12 +136,8 @@ impl ServerProcess {
             .create(true)
             .append(true)
             .open(&spec.console_log)
-            .map_err(|e| {
-                HarnessError::io(format!("open {}", spec.console_log.display()), e)
-            })?;
-        let console_err = console
-            .try_clone()
-            .map_err(|e| HarnessError::io("duplicate console log handle", e))?;
+            .map_err(|e| HarnessError::io(format!("open {}", spec.console_log.display()), e))?;
+        let console_err = console.try_clone().map_err(|e| HarnessError::io("duplicate console log handle", e))?;
         Command::new(&spec.program)
             .args(&spec.args)
             .stdin(Stdio::null())
@@ -158,10 +154,7 @@ impl ServerProcess {
             .no_proxy()
             .timeout(PROBE_REQUEST_TIMEOUT)
             .build()
-            .map_err(|source| HarnessError::Http {
-                url: self.spec.probe_url.clone(),
-                source,
-            })?;
+            .map_err(|source| HarnessError::Http { url: self.spec.probe_url.clone(), source })?;
         loop {
             if let Some(status) = self.exit_status() {
                 return Err(HarnessError::ExitedDuringStartup {
@@ -193,10 +186,7 @@ impl ServerProcess {
         if !response.status().is_success() {
             return false;
         }
-        response
-            .text()
-            .await
-            .is_ok_and(|body| body.contains(self.spec.probe_expect))
+        response.text().await.is_ok_and(|body| body.contains(self.spec.probe_expect))
     }
 
     /// Exit status text if the child has exited (or is gone).

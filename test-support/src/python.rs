@@ -12,9 +12,7 @@ pub const VENV_ENV: &str = "PORTCULLIS_TEST_VENV";
 /// Root of the Cargo workspace (the parent of this crate's dir).
 pub fn workspace_root() -> PathBuf {
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| manifest_dir.to_path_buf(), Path::to_path_buf)
 }
 
 /// The venv dir: `$PORTCULLIS_TEST_VENV` if set and non-empty, else `<workspace>/.venv`.
@@ -32,11 +30,7 @@ pub fn sdk_python() -> Result<PathBuf> {
 
 fn python_in(venv: &Path) -> Result<PathBuf> {
     let python = venv.join("bin").join("python");
-    if python.is_file() {
-        Ok(python)
-    } else {
-        Err(HarnessError::PythonVenvMissing { path: python })
-    }
+    if python.is_file() { Ok(python) } else { Err(HarnessError::PythonVenvMissing { path: python }) }
 }
 
 /// Path of `scripts/python/sdk_smoke.py` in the workspace.

@@ -19,17 +19,11 @@ async fn create_and_fill(server: &ClickHouseServer) {
         )
         .await
         .unwrap();
-    server
-        .query("INSERT INTO events VALUES (1, 'one', now()), (2, 'two', now()), (3, 'three', now())")
-        .await
-        .unwrap();
+    server.query("INSERT INTO events VALUES (1, 'one', now()), (2, 'two', now()), (3, 'three', now())").await.unwrap();
 }
 
 async fn names(server: &ClickHouseServer) -> String {
-    server
-        .query("SELECT name FROM events ORDER BY id FORMAT TabSeparated")
-        .await
-        .unwrap()
+    server.query("SELECT name FROM events ORDER BY id FORMAT TabSeparated").await.unwrap()
 }
 
 #[tokio::test]
@@ -40,10 +34,7 @@ async fn merge_tree_insert_select_and_restart() {
     assert_eq!(server.http_url(), format!("http://127.0.0.1:{}", server.http_port()));
     assert_eq!(server.query("SELECT version()").await.unwrap().trim(), "18.16.1");
     // 18.16 reports the zone as "Etc/UTC"; what matters is that a known instant renders in UTC.
-    assert_eq!(
-        server.query("SELECT toString(toDateTime(86400))").await.unwrap().trim(),
-        "1970-01-02 00:00:00"
-    );
+    assert_eq!(server.query("SELECT toString(toDateTime(86400))").await.unwrap().trim(), "1970-01-02 00:00:00");
 
     create_and_fill(&server).await;
     assert_eq!(names(&server).await, "one\ntwo\nthree\n");
@@ -87,9 +78,7 @@ async fn two_servers_start_in_parallel() {
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_ne!(a.http_port(), b.http_port());
     assert_ne!(a.tcp_port(), b.tcp_port());
-    a.query("CREATE TABLE only_in_a (x UInt8) ENGINE = MergeTree ORDER BY x")
-        .await
-        .unwrap();
+    a.query("CREATE TABLE only_in_a (x UInt8) ENGINE = MergeTree ORDER BY x").await.unwrap();
     let tables_in_b = b.query("SHOW TABLES").await.unwrap();
     assert!(!tables_in_b.contains("only_in_a"));
 }

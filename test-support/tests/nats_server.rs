@@ -31,9 +31,7 @@ async fn raw_pub_sub_roundtrip(port: u16, payload: &str) {
             }
         }
     };
-    let body = tokio::time::timeout(Duration::from_secs(5), read_message)
-        .await
-        .expect("no MSG within 5 s");
+    let body = tokio::time::timeout(Duration::from_secs(5), read_message).await.expect("no MSG within 5 s");
     assert_eq!(body, payload);
 }
 
@@ -52,12 +50,7 @@ async fn two_servers_start_in_parallel_and_route_messages() {
     raw_pub_sub_roundtrip(a.port(), "hello-a").await;
     raw_pub_sub_roundtrip(b.port(), "hello-b").await;
 
-    let healthz = reqwest::get(format!("{}/healthz", b.monitor_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let healthz = reqwest::get(format!("{}/healthz", b.monitor_url())).await.unwrap().text().await.unwrap();
     assert!(healthz.contains("ok"), "healthz: {healthz}");
 }
 
@@ -73,12 +66,7 @@ async fn create_stream_and_publish(server: &NatsServer, count: u64) -> jetstream
     .await
     .unwrap();
     for i in 0..count {
-        let ack = js
-            .publish("events.test", format!("event {i}").into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        let ack = js.publish("events.test", format!("event {i}").into()).await.unwrap().await.unwrap();
         assert_eq!(ack.stream, "EVENTS");
     }
     js
@@ -100,10 +88,7 @@ async fn jetstream_data_survives_graceful_restart() {
     server.stop().await;
     assert!(server.pid().is_none());
     assert!(!server.is_running());
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).await.is_err(),
-        "port still accepts connections while stopped"
-    );
+    assert!(TcpStream::connect(("127.0.0.1", port)).await.is_err(), "port still accepts connections while stopped");
     assert!(server.store_dir().join("jetstream").exists());
 
     server.restart().await.unwrap();

@@ -12,8 +12,7 @@ fn workspace_root_holds_the_workspace_manifest() {
 #[test]
 fn venv_has_the_pinned_anthropic_sdk() {
     let python = sdk_python().unwrap();
-    let requirements =
-        std::fs::read_to_string(workspace_root().join("scripts/python/requirements.txt")).unwrap();
+    let requirements = std::fs::read_to_string(workspace_root().join("scripts/python/requirements.txt")).unwrap();
     let pinned = requirements
         .lines()
         .find_map(|line| line.trim().strip_prefix("anthropic=="))

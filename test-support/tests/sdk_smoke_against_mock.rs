@@ -21,12 +21,8 @@ async fn run_smoke(base_url: &str) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_smoke_passes_against_mock_upstream() {
-    let mock = MockUpstream::start(MockConfig {
-        chunk_delay: Duration::from_millis(2),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let mock =
+        MockUpstream::start(MockConfig { chunk_delay: Duration::from_millis(2), ..Default::default() }).await.unwrap();
     let output = run_smoke(&mock.url()).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -65,10 +65,7 @@ pub fn event(i: u64) -> SecurityEvent {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 pub async fn count(ch: &ClickHouseServer, sql: &str) -> u64 {
@@ -94,9 +91,7 @@ pub async fn wait_for_count(ch: &ClickHouseServer, sql: &str, expected: u64, tim
 pub async fn publish(nats: &NatsServer, events: &[SecurityEvent]) {
     let client = async_nats::connect(nats.url()).await.unwrap();
     let js = async_nats::jetstream::new(client);
-    js.get_or_create_stream(audit_writer::nats::audit_stream_config(&WriterConfig::default()))
-        .await
-        .unwrap();
+    js.get_or_create_stream(audit_writer::nats::audit_stream_config(&WriterConfig::default())).await.unwrap();
     let mut acks = Vec::new();
     for e in events {
         let msg = async_nats::jetstream::message::PublishMessage::build()

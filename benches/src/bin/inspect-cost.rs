@@ -26,7 +26,9 @@ fn main() -> Result<(), String> {
     let findings = scanner.scan("t", &segments);
     let input = PolicyInput::from_facts(&inspected.facts);
     time("inspect_body (gateway)", 200, || inspect_body(body.as_bytes()).map_err(|e| e.to_string()));
-    time("parse JSON Value (before)", 200, || serde_json::from_str::<serde_json::Value>(&body).map_err(|e| e.to_string()));
+    time("parse JSON Value (before)", 200, || {
+        serde_json::from_str::<serde_json::Value>(&body).map_err(|e| e.to_string())
+    });
     time("scan (uncached)", 50, || scanner.scan_uncached(&segments));
     time("scan (cached, same tenant)", 200, || scanner.scan("t", &segments));
     time("policy evaluate", 2000, || policy.evaluate(&input, &findings).map(|v| v.reasons.len()));

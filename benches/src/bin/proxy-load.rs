@@ -87,7 +87,13 @@ async fn one(client: &reqwest::Client, url: &str, body: &str) -> Result<Duration
     Ok(started.elapsed())
 }
 
-async fn run_level(client: &reqwest::Client, url: &str, body: &Arc<String>, requests: usize, concurrency: usize) -> (Latencies, f64, usize) {
+async fn run_level(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Arc<String>,
+    requests: usize,
+    concurrency: usize,
+) -> (Latencies, f64, usize) {
     let started = Instant::now();
     let per_worker = requests.div_ceil(concurrency);
     let mut workers = Vec::new();
@@ -159,7 +165,8 @@ async fn main() -> Result<(), String> {
 
     let body = Arc::new(claude_code_sized_body(true));
     println!("request body: {} bytes, streaming response", body.len());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).tcp_nodelay(true).build().map_err(|e| e.to_string())?;
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(1024).tcp_nodelay(true).build().map_err(|e| e.to_string())?;
     let direct = format!("{mock_url}/v1/messages");
     let proxied = format!("{gateway_url}/v1/messages");
     // Warm both paths (connection pools, page cache).
@@ -171,8 +178,16 @@ async fn main() -> Result<(), String> {
     for &concurrency in &args.concurrency {
         let (d, d_rps, d_err) = run_level(&client, &direct, &body, args.requests, concurrency).await;
         let (g, g_rps, g_err) = run_level(&client, &proxied, &body, args.requests, concurrency).await;
-        println!("| {concurrency} | direct | {:.0} µs | {:.0} µs | {d_rps:.0} req/s | {d_err} |", us(d.percentile(50.0)), us(d.percentile(99.0)));
-        println!("| {concurrency} | gateway | {:.0} µs | {:.0} µs | {g_rps:.0} req/s | {g_err} |", us(g.percentile(50.0)), us(g.percentile(99.0)));
+        println!(
+            "| {concurrency} | direct | {:.0} µs | {:.0} µs | {d_rps:.0} req/s | {d_err} |",
+            us(d.percentile(50.0)),
+            us(d.percentile(99.0))
+        );
+        println!(
+            "| {concurrency} | gateway | {:.0} µs | {:.0} µs | {g_rps:.0} req/s | {g_err} |",
+            us(g.percentile(50.0)),
+            us(g.percentile(99.0))
+        );
         println!(
             "| {concurrency} | **added** | **{:.0} µs** | **{:.0} µs** | | |",
             us(g.percentile(50.0)) - us(d.percentile(50.0)),

@@ -107,7 +107,10 @@ impl PolicyInput {
             put("max_tokens", RegoValue::from(max_tokens));
         }
         put("stream", RegoValue::from(self.stream));
-        put("tool_names", RegoValue::from(self.tool_names.iter().map(|t| RegoValue::from(t.as_str())).collect::<Vec<_>>()));
+        put(
+            "tool_names",
+            RegoValue::from(self.tool_names.iter().map(|t| RegoValue::from(t.as_str())).collect::<Vec<_>>()),
+        );
         if let Some(session_id) = &self.session_id {
             put("session_id", RegoValue::from(session_id.as_str()));
         }
@@ -153,7 +156,13 @@ mod tests {
             detector_id: "secret.jwt",
             category: Category::Secret,
             confidence: 0.9,
-            segment: SegmentRef { source, role: role.map(str::to_owned), message_index: index, block_index: Some(2), nested_index: None },
+            segment: SegmentRef {
+                source,
+                role: role.map(str::to_owned),
+                message_index: index,
+                block_index: Some(2),
+                nested_index: None,
+            },
             span: 0..5,
             redacted: "eyJ…[REDACTED]".into(),
             transform,

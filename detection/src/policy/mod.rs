@@ -203,6 +203,12 @@ impl Policy {
             Decision::Alert => alert_reasons,
             Decision::Allow => Vec::new(),
         };
-        Ok(Verdict { decision, reasons, risk_categories: categories, risk_confidence: confidence, acted_findings: acted })
+        Ok(Verdict {
+            decision,
+            reasons,
+            risk_categories: categories,
+            risk_confidence: confidence,
+            acted_findings: acted,
+        })
     }
 }

@@ -51,11 +51,16 @@ const POOL_MAX: usize = 64;
 impl RegoRules {
     /// Parses `files` (relative to `base_dir`) and the inline module. `None` when there are
     /// no modules at all.
-    pub(crate) fn compile(files: &[&Path], base_dir: &Path, inline: Option<&str>) -> Result<Option<RegoRules>, DetectionError> {
+    pub(crate) fn compile(
+        files: &[&Path],
+        base_dir: &Path,
+        inline: Option<&str>,
+    ) -> Result<Option<RegoRules>, DetectionError> {
         let mut sources = Vec::new();
         for file in files {
             let path = base_dir.join(file);
-            let text = std::fs::read_to_string(&path).map_err(|source| DetectionError::RegoRead { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| DetectionError::RegoRead { path: path.clone(), source })?;
             sources.push((path.display().to_string(), text));
         }
         if let Some(text) = inline {

@@ -175,11 +175,7 @@ pub fn request_facts(body: &Value) -> RequestFacts {
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         has_system_prompt: system_nonempty || system_message,
         tool_names: tools
-            .map(|ts| {
-                ts.iter()
-                    .filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
+            .map(|ts| ts.iter().filter_map(|t| t.get("name").and_then(Value::as_str).map(str::to_owned)).collect())
             .unwrap_or_default(),
         tool_count: tools.map_or(0, Vec::len),
     }

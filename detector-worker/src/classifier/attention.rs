@@ -41,18 +41,8 @@ const QUERY_GROUP: usize = 4;
 /// context: `softmax(Q Kᵀ · scale + mask) V` per window and head. `mask`:
 /// additive `(batch, seq)`, 0 for tokens and `f32::MIN` for padding; `None`
 /// when every position is a token.
-pub(crate) fn attention(
-    qkv: &Tensor,
-    batch: usize,
-    heads: usize,
-    mask: Option<&Tensor>,
-    scale: f32,
-) -> Result<Tensor> {
-    let op = Attention {
-        batch,
-        heads,
-        scale,
-    };
+pub(crate) fn attention(qkv: &Tensor, batch: usize, heads: usize, mask: Option<&Tensor>, scale: f32) -> Result<Tensor> {
+    let op = Attention { batch, heads, scale };
     match mask {
         Some(mask) => qkv.apply_op2_no_bwd(mask, &op),
         None => qkv.apply_op1_no_bwd(&op),
@@ -81,13 +71,7 @@ impl CustomOp2 for Attention {
         "fused-masked-attention"
     }
 
-    fn cpu_fwd(
-        &self,
-        s: &CpuStorage,
-        l: &Layout,
-        m: &CpuStorage,
-        ml: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout, m: &CpuStorage, ml: &Layout) -> Result<(CpuStorage, Shape)> {
         let qkv = contiguous(s, l, CustomOp2::name(self))?;
         let mask = contiguous(m, ml, CustomOp2::name(self))?;
         self.run(qkv, l, Some(mask))
@@ -95,12 +79,7 @@ impl CustomOp2 for Attention {
 }
 
 impl Attention {
-    fn run(
-        &self,
-        qkv: &[f32],
-        layout: &Layout,
-        mask: Option<&[f32]>,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn run(&self, qkv: &[f32], layout: &Layout, mask: Option<&[f32]>) -> Result<(CpuStorage, Shape)> {
         let (rows, width) = layout.shape().dims2()?;
         let (batch, heads) = (self.batch, self.heads);
         if batch == 0
@@ -110,9 +89,7 @@ impl Attention {
             || !width.is_multiple_of(3 * heads)
             || width == 0
         {
-            candle_core::bail!(
-                "fused-attention: qkv {rows}×{width} for {batch} windows of {heads} heads"
-            );
+            candle_core::bail!("fused-attention: qkv {rows}×{width} for {batch} windows of {heads} heads");
         }
         let (seq, hidden) = (rows / batch, width / 3);
         let d = hidden / heads;
@@ -122,9 +99,7 @@ impl Attention {
         let window_of = |window: usize| {
             let mask = mask.and_then(|m| m.get(window * seq..(window + 1) * seq));
             Window {
-                rows: qkv
-                    .get(window * seq * width..(window + 1) * seq * width)
-                    .unwrap_or_default(),
+                rows: qkv.get(window * seq * width..(window + 1) * seq * width).unwrap_or_default(),
                 width,
                 mask,
                 keys: mask.map_or(seq, last_token_end),
@@ -137,35 +112,29 @@ impl Attention {
         if threads == 1 || batch >= 4 * threads {
             // Enough windows to share out: one task per window, whose heads
             // write their columns of its context rows in place.
-            context
-                .par_chunks_mut(seq * hidden)
-                .enumerate()
-                .for_each(|(window, out)| {
-                    for column in (0..hidden).step_by(d) {
-                        simd::vectorized(Head {
-                            window: window_of(window),
-                            column,
-                            out: &mut *out,
-                            out_row: hidden,
-                            out_column: column,
-                        });
-                    }
-                });
+            context.par_chunks_mut(seq * hidden).enumerate().for_each(|(window, out)| {
+                for column in (0..hidden).step_by(d) {
+                    simd::vectorized(Head {
+                        window: window_of(window),
+                        column,
+                        out: &mut *out,
+                        out_row: hidden,
+                        out_column: column,
+                    });
+                }
+            });
         } else {
             // One task per (window, head), written head-major, then gathered.
             let mut by_head = vec![0.0f32; rows * hidden];
-            by_head
-                .par_chunks_mut(seq * d)
-                .enumerate()
-                .for_each(|(task, out)| {
-                    simd::vectorized(Head {
-                        window: window_of(task / heads),
-                        column: task % heads * d,
-                        out,
-                        out_row: d,
-                        out_column: 0,
-                    });
+            by_head.par_chunks_mut(seq * d).enumerate().for_each(|(task, out)| {
+                simd::vectorized(Head {
+                    window: window_of(task / heads),
+                    column: task % heads * d,
+                    out,
+                    out_row: d,
+                    out_column: 0,
                 });
+            });
             for_row_chunks(&mut context, hidden, |first_row, chunk| {
                 gather_heads(&by_head, first_row, chunk, seq, hidden, d);
             });
@@ -176,21 +145,12 @@ impl Attention {
 
 /// One past the last unmasked position of a window's additive mask row.
 fn last_token_end(mask: &[f32]) -> usize {
-    mask.iter()
-        .rposition(|&m| m > f32::MIN / 2.0)
-        .map_or(0, |last| last + 1)
+    mask.iter().rposition(|&m| m > f32::MIN / 2.0).map_or(0, |last| last + 1)
 }
 
 /// Fills `chunk`, the context rows from `first_row` on, each with its
 /// token's per-head outputs from `by_head` `(window, head, position, d)`.
-fn gather_heads(
-    by_head: &[f32],
-    first_row: usize,
-    chunk: &mut [f32],
-    seq: usize,
-    hidden: usize,
-    d: usize,
-) {
+fn gather_heads(by_head: &[f32], first_row: usize, chunk: &mut [f32], seq: usize, hidden: usize, d: usize) {
     let heads = hidden / d;
     for (index, row) in chunk.chunks_exact_mut(hidden).enumerate() {
         let (window, position) = ((first_row + index) / seq, (first_row + index) % seq);
@@ -235,21 +195,7 @@ impl pulp::WithSimd for Head<'_, '_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        let Head {
-            window:
-                Window {
-                    rows,
-                    width,
-                    mask,
-                    keys,
-                    d,
-                    scale,
-                },
-            column,
-            out,
-            out_row,
-            out_column,
-        } = self;
+        let Head { window: Window { rows, width, mask, keys, d, scale }, column, out, out_row, out_column } = self;
         let hidden = width / 3;
         if keys == 0 || d == 0 {
             return;
@@ -297,17 +243,9 @@ impl pulp::WithSimd for Head<'_, '_> {
                     simd::softmax_row(row, scale, mask.and_then(|m| m.get(..keys)));
                 }
             }
-            let probabilities: [&[f32]; QUERY_GROUP] = std::array::from_fn(|i| {
-                scores
-                    .get(i * padded_keys..i * padded_keys + keys)
-                    .unwrap_or_default()
-            });
-            group_product(
-                simd,
-                probabilities,
-                v_panels,
-                S::as_mut_simd_f32s(&mut context).0,
-            );
+            let probabilities: [&[f32]; QUERY_GROUP] =
+                std::array::from_fn(|i| scores.get(i * padded_keys..i * padded_keys + keys).unwrap_or_default());
+            group_product(simd, probabilities, v_panels, S::as_mut_simd_f32s(&mut context).0);
             for (i, row) in context.chunks_exact(padded_d).take(group).enumerate() {
                 let at = (first + i) * out_row + out_column;
                 if let (Some(out), Some(row)) = (out.get_mut(at..at + d), row.get(..d)) {
@@ -323,11 +261,7 @@ impl pulp::WithSimd for Head<'_, '_> {
 #[inline(always)]
 fn columns(rows: [&[f32]; QUERY_GROUP]) -> impl Iterator<Item = [f32; QUERY_GROUP]> + '_ {
     let [a, b, c, d] = rows;
-    a.iter()
-        .zip(b)
-        .zip(c)
-        .zip(d)
-        .map(|(((&a, &b), &c), &d)| [a, b, c, d])
+    a.iter().zip(b).zip(c).zip(d).map(|(((&a, &b), &c), &d)| [a, b, c, d])
 }
 
 /// `out` `(QUERY_GROUP, 2 registers per panel)` ← the group's rows (`n`
@@ -336,12 +270,7 @@ fn columns(rows: [&[f32]; QUERY_GROUP]) -> impl Iterator<Item = [f32; QUERY_GROU
 /// times K panels (`n` = d), the context is probabilities times V panels
 /// (`n` = keys).
 #[inline(always)]
-fn group_product<S: Simd>(
-    simd: S,
-    group: [&[f32]; QUERY_GROUP],
-    panels: &[S::f32s],
-    out: &mut [S::f32s],
-) {
+fn group_product<S: Simd>(simd: S, group: [&[f32]; QUERY_GROUP], panels: &[S::f32s], out: &mut [S::f32s]) {
     let n = group[0].len();
     let row_registers = out.len() / QUERY_GROUP;
     for (tile, panel) in panels.chunks_exact(2 * n).enumerate() {
@@ -373,9 +302,7 @@ mod tests {
         let mut state = seed;
         (0..len)
             .map(|_| {
-                state = state
-                    .wrapping_mul(6_364_136_223_846_793_005)
-                    .wrapping_add(1_442_695_040_888_963_407);
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 (state >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
             })
             .collect()
@@ -388,22 +315,11 @@ mod tests {
     }
 
     /// Candle's own ops: split, per-head matmuls, masked softmax, matmul.
-    fn reference(
-        qkv: &Tensor,
-        batch: usize,
-        heads: usize,
-        mask: Option<&Tensor>,
-        scale: f32,
-    ) -> Tensor {
+    fn reference(qkv: &Tensor, batch: usize, heads: usize, mask: Option<&Tensor>, scale: f32) -> Tensor {
         let (rows, width) = qkv.dims2().unwrap();
         let (seq, d) = (rows / batch, width / 3 / heads);
-        let qkv = qkv
-            .reshape((batch, seq, 3, heads, d))
-            .unwrap()
-            .permute((2, 0, 3, 1, 4))
-            .unwrap()
-            .contiguous()
-            .unwrap();
+        let qkv =
+            qkv.reshape((batch, seq, 3, heads, d)).unwrap().permute((2, 0, 3, 1, 4)).unwrap().contiguous().unwrap();
         let (q, k, v) = (qkv.i(0).unwrap(), qkv.i(1).unwrap(), qkv.i(2).unwrap());
         let mut scores = (q.matmul(&k.t().unwrap()).unwrap() * f64::from(scale)).unwrap();
         if let Some(mask) = mask {
@@ -437,11 +353,7 @@ mod tests {
     /// whole (1 thread, or batches of 4 windows per thread) or per head.
     fn on_pools(check: impl Fn(usize) + Sync) {
         for threads in 1..=3 {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| check(threads));
+            rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| check(threads));
         }
     }
 
@@ -459,10 +371,7 @@ mod tests {
                 let got = attention(&qkv, batch, heads, None, scale).unwrap();
                 let want = reference(&qkv, batch, heads, None, scale);
                 let diff = max_difference(&got, &want, |_| true);
-                assert!(
-                    diff < 1e-5,
-                    "{threads} threads, {batch}×{seq}, {heads} heads of {d}: {diff}"
-                );
+                assert!(diff < 1e-5, "{threads} threads, {batch}×{seq}, {heads} heads of {d}: {diff}");
             }
         });
     }
@@ -491,10 +400,7 @@ mod tests {
             assert!(diff < 1e-5, "{threads} threads: max difference {diff}");
             let got = got.to_vec2::<f32>().unwrap();
             for (row, values) in got.iter().enumerate().filter(|(row, _)| !token(*row)) {
-                assert!(
-                    values.iter().all(|&x| x == 0.0),
-                    "{threads} threads: padding row {row}"
-                );
+                assert!(values.iter().all(|&x| x == 0.0), "{threads} threads: padding row {row}");
             }
         });
     }

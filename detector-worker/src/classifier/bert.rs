@@ -38,10 +38,7 @@ impl Dense {
     fn load(vb: &VarBuilder, inputs: usize, outputs: usize) -> candle_core::Result<Self> {
         let weight = vb.get((outputs, inputs), "weight")?;
         let bias = vb.get(outputs, "bias")?;
-        Ok(Dense {
-            weight_t: weight.t()?.contiguous()?,
-            bias,
-        })
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias })
     }
 
     /// `inputs` Linears with the same input, fused along the output axis.
@@ -53,10 +50,7 @@ impl Dense {
             biases.push(vb.get(outputs, "bias")?);
         }
         let weight = Tensor::cat(&weights, 0)?;
-        Ok(Dense {
-            weight_t: weight.t()?.contiguous()?,
-            bias: Tensor::cat(&biases, 0)?,
-        })
+        Ok(Dense { weight_t: weight.t()?.contiguous()?, bias: Tensor::cat(&biases, 0)? })
     }
 
     /// `x`: `(rows, in)` → `activation(x @ W + b)`, `(rows, out)`.
@@ -85,19 +79,8 @@ impl DenseNorm {
         eps: f64,
     ) -> candle_core::Result<Self> {
         let Dense { weight_t, bias } = Dense::load(dense, inputs, outputs)?;
-        let params = Tensor::stack(
-            &[
-                bias,
-                norm.get(outputs, "weight")?,
-                norm.get(outputs, "bias")?,
-            ],
-            0,
-        )?;
-        Ok(DenseNorm {
-            weight_t,
-            params,
-            eps: eps as f32,
-        })
+        let params = Tensor::stack(&[bias, norm.get(outputs, "weight")?, norm.get(outputs, "bias")?], 0)?;
+        Ok(DenseNorm { weight_t, params, eps: eps as f32 })
     }
 
     fn forward(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
@@ -115,11 +98,7 @@ struct Norm {
 
 impl Norm {
     fn load(vb: &VarBuilder, size: usize, eps: f64) -> candle_core::Result<Self> {
-        Ok(Norm {
-            weight: vb.get(size, "weight")?,
-            bias: vb.get(size, "bias")?,
-            eps: eps as f32,
-        })
+        Ok(Norm { weight: vb.get(size, "weight")?, bias: vb.get(size, "bias")?, eps: eps as f32 })
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -159,14 +138,9 @@ impl BertSequenceClassifier {
         let bert = vb.pp("bert");
         let emb = bert.pp("embeddings");
         let word_embeddings = embedding(config.vocab_size, h, emb.pp("word_embeddings"))?;
-        let position_embeddings = emb
-            .pp("position_embeddings")
-            .get((config.max_position_embeddings, h), "weight")?;
-        let token_type_zero = emb
-            .pp("token_type_embeddings")
-            .get((config.type_vocab_size, h), "weight")?
-            .i(0)?
-            .contiguous()?;
+        let position_embeddings = emb.pp("position_embeddings").get((config.max_position_embeddings, h), "weight")?;
+        let token_type_zero =
+            emb.pp("token_type_embeddings").get((config.type_vocab_size, h), "weight")?.i(0)?.contiguous()?;
         let embedding_norm = Norm::load(&emb.pp("LayerNorm"), h, eps)?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
         for index in 0..config.num_hidden_layers {
@@ -182,11 +156,7 @@ impl BertSequenceClassifier {
                     h,
                     eps,
                 )?,
-                intermediate: Dense::load(
-                    &l.pp("intermediate").pp("dense"),
-                    h,
-                    config.intermediate_size,
-                )?,
+                intermediate: Dense::load(&l.pp("intermediate").pp("dense"), h, config.intermediate_size)?,
                 output: DenseNorm::load(
                     &l.pp("output").pp("dense"),
                     &l.pp("output").pp("LayerNorm"),
@@ -218,11 +188,7 @@ impl BertSequenceClassifier {
     /// Logits `(batch, num_labels)` for `input_ids` `(batch, seq)`.
     /// `attention_mask` (1 = token, 0 = padding, same shape) is needed only
     /// when the batch has padding; `None` means every position is a token.
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (batch, seq) = input_ids.dims2()?;
         let rows = batch * seq;
         let positions = self.position_embeddings.narrow(0, 0, seq)?;
@@ -245,10 +211,7 @@ impl BertSequenceClassifier {
         for layer in &self.layers {
             x = self.layer(layer, &x, batch, mask.as_ref(), scale)?;
         }
-        let cls = x
-            .reshape((batch, seq, self.hidden))?
-            .i((.., 0))?
-            .contiguous()?;
+        let cls = x.reshape((batch, seq, self.hidden))?.i((.., 0))?.contiguous()?;
         let pooled = self.pooler.forward(&cls, None)?.tanh()?;
         self.classifier.forward(&pooled, None)
     }

@@ -35,10 +35,7 @@ fn hf_defaults(hidden_size: Option<&Value>) -> [(&'static str, Value); 14] {
         ("max_relative_positions", json!(-1)),
         ("position_biased_input", json!(true)),
         ("pos_att_type", json!([])),
-        (
-            "pooler_hidden_size",
-            hidden_size.cloned().unwrap_or(Value::Null),
-        ),
+        ("pooler_hidden_size", hidden_size.cloned().unwrap_or(Value::Null)),
         ("pooler_hidden_act", json!("gelu")),
         ("pooler_dropout", json!(0.0)),
     ]
@@ -47,18 +44,13 @@ fn hf_defaults(hidden_size: Option<&Value>) -> [(&'static str, Value); 14] {
 /// candle's `Config` from a `config.json` object: missing (or null) keys get
 /// transformers' defaults, and the head gets `num_labels` classes (labels were
 /// already read and checked from `id2label` by `ModelConfig`).
-fn candle_config(
-    mut raw: Map<String, Value>,
-    num_labels: usize,
-) -> Result<Config, serde_json::Error> {
+fn candle_config(mut raw: Map<String, Value>, num_labels: usize) -> Result<Config, serde_json::Error> {
     for (key, default) in hf_defaults(raw.get("hidden_size")) {
         if raw.get(key).is_none_or(Value::is_null) {
             raw.insert(key.to_owned(), default);
         }
     }
-    let id2label: Map<String, Value> = (0..num_labels)
-        .map(|i| (i.to_string(), json!(i.to_string())))
-        .collect();
+    let id2label: Map<String, Value> = (0..num_labels).map(|i| (i.to_string(), json!(i.to_string()))).collect();
     raw.insert("id2label".to_owned(), Value::Object(id2label));
     raw.remove("label2id");
     serde_json::from_value(Value::Object(raw))
@@ -74,34 +66,19 @@ impl DebertaV2Classifier {
     /// Loads the network described by `config_path` (the folder's
     /// `config.json`) with `num_labels` classes. Also returns the padding id
     /// (`pad_token_id`, 0 when the config has none, as in DeBERTa-v3's vocab).
-    pub fn load(
-        vb: VarBuilder,
-        config_path: &Path,
-        num_labels: usize,
-    ) -> Result<(Self, u32), WorkerError> {
+    pub fn load(vb: VarBuilder, config_path: &Path, num_labels: usize) -> Result<(Self, u32), WorkerError> {
         let raw: Map<String, Value> = super::read_json(config_path)?;
-        let config = candle_config(raw, num_labels).map_err(|source| WorkerError::Json {
-            path: config_path.to_path_buf(),
-            source,
-        })?;
+        let config = candle_config(raw, num_labels)
+            .map_err(|source| WorkerError::Json { path: config_path.to_path_buf(), source })?;
         let pad_id = u32::try_from(config.pad_token_id.unwrap_or(0))
             .map_err(|_| WorkerError::InvalidConfig("pad_token_id out of range".to_owned()))?;
         let model = DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &config, None)?;
-        Ok((
-            Self {
-                model: Box::new(model),
-            },
-            pad_id,
-        ))
+        Ok((Self { model: Box::new(model) }, pad_id))
     }
 
     /// Logits `(batch, num_labels)` for `input_ids` `(batch, seq)`;
     /// `attention_mask` as in the BERT path (`None`: no padding).
-    pub fn forward(
-        &self,
-        input_ids: &Tensor,
-        attention_mask: Option<&Tensor>,
-    ) -> candle_core::Result<Tensor> {
+    pub fn forward(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
         // The candle model builds an all-ones mask itself when given none.
         let mask = attention_mask.map(|m| m.to_dtype(DType::U32)).transpose()?;
         self.model.forward(input_ids, None, mask)
@@ -113,9 +90,7 @@ mod tests {
     use super::*;
 
     fn parse(config: Value) -> Config {
-        let Value::Object(raw) = config else {
-            panic!("not an object")
-        };
+        let Value::Object(raw) = config else { panic!("not an object") };
         candle_config(raw, 2).unwrap()
     }
 

@@ -23,22 +23,13 @@ use super::simd::{self, Activation, NormParams, RowKernel};
 const PARALLEL_MIN_ELEMENTS: usize = 16 * 1024;
 
 /// `x ← activation(x + bias)` over the last dimension; `None` adds the bias only.
-pub(crate) fn bias_activation(
-    x: &Tensor,
-    bias: &Tensor,
-    activation: Option<Activation>,
-) -> Result<()> {
+pub(crate) fn bias_activation(x: &Tensor, bias: &Tensor, activation: Option<Activation>) -> Result<()> {
     x.inplace_op2(bias, &BiasActivation(activation))
 }
 
 /// `x ← LayerNorm(x + bias + residual)` over the last dimension, with
 /// `params` = `[bias; gamma; beta]` stacked as `(3, hidden)`.
-pub(crate) fn residual_norm(
-    x: &Tensor,
-    residual: &Tensor,
-    params: &Tensor,
-    eps: f32,
-) -> Result<()> {
+pub(crate) fn residual_norm(x: &Tensor, residual: &Tensor, params: &Tensor, eps: f32) -> Result<()> {
     x.inplace_op3(residual, params, &ResidualNorm(eps))
 }
 
@@ -53,13 +44,8 @@ impl InplaceOp2 for BiasActivation {
         let x = contiguous_mut(x, xl, self.name())?;
         let bias = contiguous(b, bl, self.name())?;
         check_len(bias.len(), last_dim(xl)?, self.name())?;
-        let kernel = RowKernel::BiasActivation {
-            bias,
-            activation: self.0,
-        };
-        for_row_chunks(x, bias.len(), |_, rows| {
-            simd::run_rows(kernel, rows, bias.len())
-        });
+        let kernel = RowKernel::BiasActivation { bias, activation: self.0 };
+        for_row_chunks(x, bias.len(), |_, rows| simd::run_rows(kernel, rows, bias.len()));
         Ok(())
     }
 }
@@ -88,22 +74,10 @@ impl InplaceOp3 for ResidualNorm {
         check_len(params.len(), 3 * hidden, self.name())?;
         let (bias, rest) = params.split_at(hidden);
         let (gamma, beta) = rest.split_at(hidden);
-        let norm = NormParams {
-            bias,
-            gamma,
-            beta,
-            eps: self.0,
-        };
+        let norm = NormParams { bias, gamma, beta, eps: self.0 };
         for_row_chunks(x, hidden, |first_row, rows| {
             let residual = residual.get(first_row * hidden..).unwrap_or_default();
-            simd::run_rows(
-                RowKernel::ResidualNorm {
-                    residual,
-                    params: norm,
-                },
-                rows,
-                hidden,
-            )
+            simd::run_rows(RowKernel::ResidualNorm { residual, params: norm }, rows, hidden)
         });
         Ok(())
     }
@@ -112,11 +86,7 @@ impl InplaceOp3 for ResidualNorm {
 /// Runs `kernel(index of the first row, rows)` over `data` split into whole
 /// rows of `row_len`: on rayon's pool, a few chunks per thread, when `data` is
 /// large and there is more than one thread; in one call otherwise.
-pub(super) fn for_row_chunks(
-    data: &mut [f32],
-    row_len: usize,
-    kernel: impl Fn(usize, &mut [f32]) + Sync,
-) {
+pub(super) fn for_row_chunks(data: &mut [f32], row_len: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
     let threads = rayon::current_num_threads();
     let rows = data.len() / row_len.max(1);
     if threads <= 1 || data.len() < PARALLEL_MIN_ELEMENTS || rows < 2 {
@@ -129,11 +99,7 @@ pub(super) fn for_row_chunks(
         .for_each(|(chunk, rows)| kernel(chunk * rows_per_chunk, rows));
 }
 
-pub(super) fn contiguous<'a>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> Result<&'a [f32]> {
+pub(super) fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{op}: f32 tensor expected, got {:?}", storage.dtype());
     };
@@ -143,11 +109,7 @@ pub(super) fn contiguous<'a>(
         .ok_or_else(|| candle_core::Error::Msg(format!("{op}: contiguous tensor expected")))
 }
 
-fn contiguous_mut<'a>(
-    storage: &'a mut CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> Result<&'a mut [f32]> {
+fn contiguous_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout, op: &str) -> Result<&'a mut [f32]> {
     let dtype = storage.dtype();
     let CpuStorage::F32(data) = storage else {
         candle_core::bail!("{op}: f32 tensor expected, got {dtype:?}");

@@ -88,11 +88,9 @@ impl Classifier {
         let num_labels = config.labels.len();
         let (model, pad_id) = match config.model_type.as_str() {
             "bert" => {
-                let bert_config: candle_transformers::models::bert::Config =
-                    read_json(&config_path)?;
-                let pad_id = u32::try_from(bert_config.pad_token_id).map_err(|_| {
-                    WorkerError::InvalidConfig("pad_token_id out of range".to_owned())
-                })?;
+                let bert_config: candle_transformers::models::bert::Config = read_json(&config_path)?;
+                let pad_id = u32::try_from(bert_config.pad_token_id)
+                    .map_err(|_| WorkerError::InvalidConfig("pad_token_id out of range".to_owned()))?;
                 let model = BertSequenceClassifier::load(vb, &bert_config, num_labels)?;
                 (Network::Bert(model), pad_id)
             }
@@ -105,21 +103,13 @@ impl Classifier {
 
         let tokenizer = load_tokenizer(&dir.join("tokenizer.json"))?;
         let special = |token: &str| {
-            tokenizer.token_to_id(token).ok_or_else(|| {
-                WorkerError::Tokenizer(format!("no {token} token in the vocabulary"))
-            })
+            tokenizer
+                .token_to_id(token)
+                .ok_or_else(|| WorkerError::Tokenizer(format!("no {token} token in the vocabulary")))
         };
         let cls_id = special("[CLS]")?;
         let sep_id = special("[SEP]")?;
-        Ok(Self {
-            model,
-            tokenizer,
-            config,
-            cls_id,
-            sep_id,
-            pad_id,
-            device,
-        })
+        Ok(Self { model, tokenizer, config, cls_id, sep_id, pad_id, device })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -132,15 +122,8 @@ impl Classifier {
     }
 
     /// Token ids of each window of `text` under `windowing`.
-    pub fn window_ids_with(
-        &self,
-        text: &str,
-        windowing: Windowing,
-    ) -> Result<Vec<Vec<u32>>, WorkerError> {
-        let encoding = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
+    pub fn window_ids_with(&self, text: &str, windowing: Windowing) -> Result<Vec<Vec<u32>>, WorkerError> {
+        let encoding = self.tokenizer.encode(text, false).map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
         Ok(windowing.windows(encoding.get_ids(), self.cls_id, self.sep_id))
     }
 
@@ -161,11 +144,7 @@ impl Classifier {
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         // Without padding the mask is all ones: the model skips it.
         let padded = windows.iter().any(|w| w.len() != longest);
-        let mask = if padded {
-            Some(Tensor::from_vec(mask, shape, &self.device)?)
-        } else {
-            None
-        };
+        let mask = if padded { Some(Tensor::from_vec(mask, shape, &self.device)?) } else { None };
         Ok(self.model.forward(&ids, mask.as_ref())?.to_vec2::<f32>()?)
     }
 
@@ -178,11 +157,7 @@ impl Classifier {
     /// [`Classifier::score`] with at most `max_batch_windows` windows (≥ 1) per
     /// forward pass. The windows of all texts are sorted by length before they
     /// are cut into batches, so one batch holds windows of similar length.
-    pub fn score_batched(
-        &self,
-        texts: &[&str],
-        max_batch_windows: usize,
-    ) -> Result<Vec<TextScore>, WorkerError> {
+    pub fn score_batched(&self, texts: &[&str], max_batch_windows: usize) -> Result<Vec<TextScore>, WorkerError> {
         let mut windows = Vec::new();
         let mut owner = Vec::new();
         for (index, text) in texts.iter().enumerate() {
@@ -215,11 +190,7 @@ impl Classifier {
         Ok(best
             .into_iter()
             .zip(counts)
-            .map(|(score, windows)| TextScore {
-                score,
-                flagged: score >= self.config.threshold,
-                windows,
-            })
+            .map(|(score, windows)| TextScore { score, flagged: score >= self.config.threshold, windows })
             .collect())
     }
 }
@@ -232,13 +203,11 @@ pub fn probability(logits: &[f32], label: usize) -> f32 {
 }
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer, WorkerError> {
-    let mut tokenizer = Tokenizer::from_file(path)
-        .map_err(|e| WorkerError::Tokenizer(format!("{}: {e}", path.display())))?;
+    let mut tokenizer =
+        Tokenizer::from_file(path).map_err(|e| WorkerError::Tokenizer(format!("{}: {e}", path.display())))?;
     // Some packaged tokenizers bake in fixed padding/truncation; windowing is ours.
     tokenizer.with_padding(None);
-    tokenizer
-        .with_truncation(None)
-        .map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
+    tokenizer.with_truncation(None).map_err(|e| WorkerError::Tokenizer(e.to_string()))?;
     Ok(tokenizer)
 }
 
@@ -251,14 +220,8 @@ fn unsupported(model_type: &str, config_path: &Path) -> WorkerError {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WorkerError> {
-    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|source| WorkerError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io { path: path.to_path_buf(), source })?;
+    serde_json::from_str(&text).map_err(|source| WorkerError::Json { path: path.to_path_buf(), source })
 }
 
 #[cfg(test)]

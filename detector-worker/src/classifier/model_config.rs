@@ -54,14 +54,10 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn from_file(path: &Path) -> Result<Self, WorkerError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WorkerError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let raw: RawConfig = serde_json::from_str(&text).map_err(|source| WorkerError::Json {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| WorkerError::Io { path: path.to_path_buf(), source })?;
+        let raw: RawConfig =
+            serde_json::from_str(&text).map_err(|source| WorkerError::Json { path: path.to_path_buf(), source })?;
         Self::from_raw(raw)
     }
 
@@ -74,14 +70,9 @@ impl ModelConfig {
             window_overlap: None,
         });
         let positions = raw.max_position_embeddings.unwrap_or(DEFAULT_MAX_LENGTH);
-        let max_length = settings
-            .window_max_length
-            .unwrap_or(DEFAULT_MAX_LENGTH)
-            .min(positions);
+        let max_length = settings.window_max_length.unwrap_or(DEFAULT_MAX_LENGTH).min(positions);
         if max_length < 3 {
-            return Err(WorkerError::InvalidConfig(format!(
-                "window_max_length {max_length} leaves no room for text"
-            )));
+            return Err(WorkerError::InvalidConfig(format!("window_max_length {max_length} leaves no room for text")));
         }
         Ok(Self {
             model_type: raw.model_type.unwrap_or_default(),
@@ -89,10 +80,7 @@ impl ModelConfig {
             labels,
             positive_label,
             threshold: settings.threshold.unwrap_or(DEFAULT_THRESHOLD),
-            windowing: Windowing {
-                max_length,
-                overlap: settings.window_overlap.unwrap_or(DEFAULT_OVERLAP),
-            },
+            windowing: Windowing { max_length, overlap: settings.window_overlap.unwrap_or(DEFAULT_OVERLAP) },
         })
     }
 }
@@ -115,20 +103,17 @@ impl ModelConfig {
 fn labels_by_id(id2label: &BTreeMap<String, String>) -> Result<Vec<String>, WorkerError> {
     let mut labels = vec![None; id2label.len()];
     for (id, name) in id2label {
-        let index: usize = id
-            .parse()
-            .map_err(|_| WorkerError::InvalidConfig(format!("id2label key {id:?} is not an id")))?;
-        let slot = labels.get_mut(index).ok_or_else(|| {
-            WorkerError::InvalidConfig(format!("id2label ids are not 0..n: {id}"))
-        })?;
+        let index: usize =
+            id.parse().map_err(|_| WorkerError::InvalidConfig(format!("id2label key {id:?} is not an id")))?;
+        let slot = labels
+            .get_mut(index)
+            .ok_or_else(|| WorkerError::InvalidConfig(format!("id2label ids are not 0..n: {id}")))?;
         *slot = Some(name.clone());
     }
     let labels: Option<Vec<String>> = labels.into_iter().collect();
     match labels {
         Some(labels) if labels.len() >= 2 => Ok(labels),
-        _ => Err(WorkerError::InvalidConfig(
-            "id2label must name at least two classes with ids 0..n".to_owned(),
-        )),
+        _ => Err(WorkerError::InvalidConfig("id2label must name at least two classes with ids 0..n".to_owned())),
     }
 }
 
@@ -137,16 +122,12 @@ fn labels_by_id(id2label: &BTreeMap<String, String>) -> Result<Vec<String>, Work
 fn positive_label(labels: &[String]) -> Result<usize, WorkerError> {
     let named = labels.iter().position(|label| {
         let label = label.to_ascii_lowercase();
-        POSITIVE_LABELS
-            .iter()
-            .any(|positive| label.contains(positive))
+        POSITIVE_LABELS.iter().any(|positive| label.contains(positive))
     });
     match named {
         Some(index) => Ok(index),
         None if labels.len() == 2 => Ok(1),
-        None => Err(WorkerError::InvalidConfig(format!(
-            "cannot tell which of {labels:?} is the injection class"
-        ))),
+        None => Err(WorkerError::InvalidConfig(format!("cannot tell which of {labels:?} is the injection class"))),
     }
 }
 
@@ -169,32 +150,16 @@ mod tests {
         assert_eq!(c.labels, ["benign", "injection"]);
         assert_eq!(c.positive_label, 1);
         assert_eq!(c.threshold, 0.7);
-        assert_eq!(
-            c.windowing,
-            Windowing {
-                max_length: 128,
-                overlap: 32
-            }
-        );
-        assert_eq!(
-            c.architecture.as_deref(),
-            Some("BertForSequenceClassification")
-        );
+        assert_eq!(c.windowing, Windowing { max_length: 128, overlap: 32 });
+        assert_eq!(c.architecture.as_deref(), Some("BertForSequenceClassification"));
     }
 
     #[test]
     fn third_party_labels_and_defaults() {
-        let c = parse(r#"{"model_type":"deberta-v2","id2label":{"0":"SAFE","1":"INJECTION"}}"#)
-            .unwrap();
+        let c = parse(r#"{"model_type":"deberta-v2","id2label":{"0":"SAFE","1":"INJECTION"}}"#).unwrap();
         assert_eq!(c.positive_label, 1);
         assert_eq!(c.threshold, 0.5);
-        assert_eq!(
-            c.windowing,
-            Windowing {
-                max_length: 512,
-                overlap: 64
-            }
-        );
+        assert_eq!(c.windowing, Windowing { max_length: 512, overlap: 64 });
 
         let c = parse(r#"{"id2label":{"0":"MALICIOUS","1":"BENIGN"}}"#).unwrap();
         assert_eq!(c.positive_label, 0);

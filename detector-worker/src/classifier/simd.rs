@@ -34,25 +34,15 @@ pub(crate) fn vectorized<Op: pulp::WithSimd>(op: Op) -> Op::Output {
 #[derive(Clone, Copy)]
 pub(crate) enum RowKernel<'a> {
     /// `row ← activation(row + bias)`; `None`: the bias only.
-    BiasActivation {
-        bias: &'a [f32],
-        activation: Option<Activation>,
-    },
+    BiasActivation { bias: &'a [f32], activation: Option<Activation> },
     /// `row ← layer_norm(row + bias + residual row)`; `residual` starts at
     /// the chunk's first row.
-    ResidualNorm {
-        residual: &'a [f32],
-        params: NormParams<'a>,
-    },
+    ResidualNorm { residual: &'a [f32], params: NormParams<'a> },
 }
 
 /// Applies `kernel` to each `row_len` row of `rows`, vectorised for the CPU.
 pub(crate) fn run_rows(kernel: RowKernel<'_>, rows: &mut [f32], row_len: usize) {
-    vectorized(Rows {
-        kernel,
-        rows,
-        row_len,
-    });
+    vectorized(Rows { kernel, rows, row_len });
 }
 
 struct Rows<'a, 'b> {
@@ -98,15 +88,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     let shifted = clamped * LOG2E + ROUND;
     let n = shifted - ROUND;
     let r = (clamped - n * LN2_HI) - n * LN2_LO;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
         + 0.5;
     let e_r = p * r * r + r + 1.0;
-    let exponent = shifted
-        .to_bits()
-        .wrapping_sub(ROUND.to_bits())
-        .wrapping_add(127);
+    let exponent = shifted.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127);
     let scaled = e_r * f32::from_bits(exponent << 23);
     if x < -87.0 { 0.0 } else { scaled }
 }
@@ -117,17 +103,13 @@ pub(crate) fn exp(x: f32) -> f32 {
 pub(crate) fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let p = (((((-2.726_142_3e-10 * x2 + 2.770_681_4e-8) * x2 - 2.101_024e-6) * x2
-        - 5.692_506_4e-5)
-        * x2
+    let p = (((((-2.726_142_3e-10 * x2 + 2.770_681_4e-8) * x2 - 2.101_024e-6) * x2 - 5.692_506_4e-5) * x2
         - 7.349_906_3e-4)
         * x2
         - 2.954_6e-3)
         * x2
         - 1.609_603_3e-2;
-    let q = (((-1.456_607_2e-5 * x2 - 2.133_740_6e-4) * x2 - 1.682_827e-3) * x2 - 7.373_329_2e-3)
-        * x2
-        - 1.426_473_9e-2;
+    let q = (((-1.456_607_2e-5 * x2 - 2.133_740_6e-4) * x2 - 1.682_827e-3) * x2 - 7.373_329_2e-3) * x2 - 1.426_473_9e-2;
     x * p / q
 }
 
@@ -165,10 +147,7 @@ fn max(xs: &[f32]) -> f32 {
             *lane = if x > *lane { x } else { *lane };
         }
     }
-    lanes
-        .into_iter()
-        .chain(tail.iter().copied())
-        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
+    lanes.into_iter().chain(tail.iter().copied()).fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
 }
 
 #[inline(always)]
@@ -292,9 +271,7 @@ mod tests {
         for x in grid(-10.0, 10.0, 200_000) {
             let want = candle_core::cpu::erf::erf_f64(f64::from(x));
             worst_erf = worst_erf.max((f64::from(erf(x)) - want).abs());
-            let want_gelu = 0.5
-                * f64::from(x)
-                * (1.0 + candle_core::cpu::erf::erf_f64(f64::from(x) / 2f64.sqrt()));
+            let want_gelu = 0.5 * f64::from(x) * (1.0 + candle_core::cpu::erf::erf_f64(f64::from(x) / 2f64.sqrt()));
             worst_gelu = worst_gelu.max((f64::from(gelu_erf(x)) - want_gelu).abs());
         }
         assert!(worst_erf < 5e-7, "erf abs error {worst_erf}");
@@ -305,10 +282,7 @@ mod tests {
     fn gelu_tanh_matches_its_definition() {
         for x in grid(-12.0, 12.0, 10_000) {
             let xd = f64::from(x);
-            let want = 0.5
-                * xd
-                * (1.0
-                    + ((2.0 / std::f64::consts::PI).sqrt() * (xd + 0.044715 * xd.powi(3))).tanh());
+            let want = 0.5 * xd * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (xd + 0.044715 * xd.powi(3))).tanh());
             assert!((f64::from(gelu_tanh(x)) - want).abs() < 2e-6, "x {x}");
         }
     }
@@ -320,24 +294,11 @@ mod tests {
         mask[30..].fill(f32::MIN);
         let mut row = scores.clone();
         softmax_row(&mut row, 0.5, Some(&mask));
-        let top = scores[..30]
-            .iter()
-            .map(|&s| f64::from(s) * 0.5)
-            .fold(f64::MIN, f64::max);
-        let total: f64 = scores[..30]
-            .iter()
-            .map(|&s| (f64::from(s) * 0.5 - top).exp())
-            .sum();
+        let top = scores[..30].iter().map(|&s| f64::from(s) * 0.5).fold(f64::MIN, f64::max);
+        let total: f64 = scores[..30].iter().map(|&s| (f64::from(s) * 0.5 - top).exp()).sum();
         for (i, &p) in row.iter().enumerate() {
-            let want = if i < 30 {
-                (f64::from(scores[i]) * 0.5 - top).exp() / total
-            } else {
-                0.0
-            };
-            assert!(
-                (f64::from(p) - want).abs() < 1e-6,
-                "position {i}: {p} vs {want}"
-            );
+            let want = if i < 30 { (f64::from(scores[i]) * 0.5 - top).exp() / total } else { 0.0 };
+            assert!((f64::from(p) - want).abs() < 1e-6, "position {i}: {p} vs {want}");
         }
     }
 
@@ -350,28 +311,13 @@ mod tests {
         let gamma: Vec<f32> = (0..n).map(|i| 1.0 + i as f32 * 0.01).collect();
         let beta: Vec<f32> = (0..n).map(|i| i as f32 * -0.003).collect();
         let mut row = x.clone();
-        let params = NormParams {
-            bias: &bias,
-            gamma: &gamma,
-            beta: &beta,
-            eps: 1e-12,
-        };
-        run_rows(
-            RowKernel::ResidualNorm {
-                residual: &residual,
-                params,
-            },
-            &mut row,
-            n,
-        );
-        let summed: Vec<f64> = (0..n)
-            .map(|i| f64::from(x[i]) + f64::from(bias[i]) + f64::from(residual[i]))
-            .collect();
+        let params = NormParams { bias: &bias, gamma: &gamma, beta: &beta, eps: 1e-12 };
+        run_rows(RowKernel::ResidualNorm { residual: &residual, params }, &mut row, n);
+        let summed: Vec<f64> = (0..n).map(|i| f64::from(x[i]) + f64::from(bias[i]) + f64::from(residual[i])).collect();
         let mean = summed.iter().sum::<f64>() / n as f64;
         let var = summed.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
         for i in 0..n {
-            let want = (summed[i] - mean) / (var + 1e-12).sqrt() * f64::from(gamma[i])
-                + f64::from(beta[i]);
+            let want = (summed[i] - mean) / (var + 1e-12).sqrt() * f64::from(gamma[i]) + f64::from(beta[i]);
             assert!((f64::from(row[i]) - want).abs() < 1e-5, "position {i}");
         }
     }

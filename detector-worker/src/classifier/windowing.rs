@@ -52,58 +52,33 @@ mod tests {
 
     #[test]
     fn empty_text_is_one_empty_window() {
-        let w = Windowing {
-            max_length: 8,
-            overlap: 2,
-        };
+        let w = Windowing { max_length: 8, overlap: 2 };
         assert_eq!(w.windows(&[], CLS, SEP), vec![vec![CLS, SEP]]);
     }
 
     #[test]
     fn short_text_is_one_window() {
-        let w = Windowing {
-            max_length: 8,
-            overlap: 2,
-        };
-        assert_eq!(
-            w.windows(&[1, 2, 3], CLS, SEP),
-            vec![vec![CLS, 1, 2, 3, SEP]]
-        );
+        let w = Windowing { max_length: 8, overlap: 2 };
+        assert_eq!(w.windows(&[1, 2, 3], CLS, SEP), vec![vec![CLS, 1, 2, 3, SEP]]);
     }
 
     #[test]
     fn exact_fit_is_one_window() {
-        let w = Windowing {
-            max_length: 5,
-            overlap: 1,
-        };
+        let w = Windowing { max_length: 5, overlap: 1 };
         assert_eq!(w.windows(&[1, 2, 3], CLS, SEP).len(), 1);
     }
 
     #[test]
     fn long_text_windows_overlap_and_cover_everything() {
-        let w = Windowing {
-            max_length: 6,
-            overlap: 1,
-        }; // width 4, step 3
+        let w = Windowing { max_length: 6, overlap: 1 }; // width 4, step 3
         let content: Vec<u32> = (1..=10).collect();
         let got = w.windows(&content, CLS, SEP);
-        assert_eq!(
-            got,
-            vec![
-                vec![CLS, 1, 2, 3, 4, SEP],
-                vec![CLS, 4, 5, 6, 7, SEP],
-                vec![CLS, 7, 8, 9, 10, SEP],
-            ]
-        );
+        assert_eq!(got, vec![vec![CLS, 1, 2, 3, 4, SEP], vec![CLS, 4, 5, 6, 7, SEP], vec![CLS, 7, 8, 9, 10, SEP],]);
     }
 
     #[test]
     fn overlap_larger_than_width_still_advances() {
-        let w = Windowing {
-            max_length: 4,
-            overlap: 10,
-        }; // width 2, step 1
+        let w = Windowing { max_length: 4, overlap: 10 }; // width 2, step 1
         let got = w.windows(&[1, 2, 3], CLS, SEP);
         assert_eq!(got, vec![vec![CLS, 1, 2, SEP], vec![CLS, 2, 3, SEP]]);
     }

@@ -166,7 +166,8 @@ hash = "{research}"
                         ..EventFinding::default()
                     }];
                     if blocked {
-                        (event.input_tokens, event.output_tokens, event.gateway_status, event.upstream_status) = (0, 0, 403, None);
+                        (event.input_tokens, event.output_tokens, event.gateway_status, event.upstream_status) =
+                            (0, 0, 403, None);
                     }
                 }
                 rows.push(audit_writer::row::AuditRow::from_event(event));

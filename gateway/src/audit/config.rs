@@ -104,20 +104,13 @@ impl AuditConfig {
                 return invalid(key, "must not be empty");
             }
         }
-        if !self
-            .stream_name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
+        if !self.stream_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return invalid("stream_name", "only letters, digits, '_' and '-' are allowed");
         }
-        for (key, value) in [
-            ("subject_prefix", &self.subject_prefix),
-            ("live_subject_prefix", &self.live_subject_prefix),
-        ] {
-            let bad_token = value
-                .split('.')
-                .any(|t| t.is_empty() || t.contains(['*', '>', ' ', '\t', '\r', '\n']));
+        for (key, value) in
+            [("subject_prefix", &self.subject_prefix), ("live_subject_prefix", &self.live_subject_prefix)]
+        {
+            let bad_token = value.split('.').any(|t| t.is_empty() || t.contains(['*', '>', ' ', '\t', '\r', '\n']));
             if bad_token {
                 return invalid(key, "must be dot-separated NATS tokens without wildcards");
             }

@@ -182,15 +182,10 @@ impl Publisher {
         }
         if self.exceeds_max_payload(payload.len()) {
             // Spooled, it would block every later event behind it forever.
-            self.counters
-                .drop_event("event larger than the NATS server's max_payload");
+            self.counters.drop_event("event larger than the NATS server's max_payload");
             return;
         }
-        let pending = Pending {
-            subject,
-            event_id: event.event_id,
-            payload,
-        };
+        let pending = Pending { subject, event_id: event.event_id, payload };
         if !connected || !self.spool.is_empty() || !self.ensure_stream().await {
             self.spool_pending(pending);
             return;
@@ -247,9 +242,7 @@ impl Publisher {
     }
 
     async fn publish(&mut self, pending: Pending) {
-        let message = PublishMessage::build()
-            .payload(pending.payload.clone())
-            .message_id(pending.event_id.to_string());
+        let message = PublishMessage::build().payload(pending.payload.clone()).message_id(pending.event_id.to_string());
         let sent = std::time::Instant::now();
         match self.js.send_publish(pending.subject.clone(), message).await {
             Ok(ack) => {
@@ -317,11 +310,8 @@ impl Publisher {
     }
 
     fn spool_pending(&mut self, pending: Pending) {
-        let record = SpoolRecord {
-            subject: pending.subject,
-            event_id: pending.event_id,
-            payload: pending.payload.to_vec(),
-        };
+        let record =
+            SpoolRecord { subject: pending.subject, event_id: pending.event_id, payload: pending.payload.to_vec() };
         match self.spool.append(&record) {
             Ok(()) => {
                 self.counters.spooled.fetch_add(1, Ordering::Relaxed);
@@ -344,9 +334,7 @@ impl Publisher {
         let bytes = self.spool.bytes();
         self.counters.spool_depth.store(self.spool.depth(), Ordering::Relaxed);
         self.counters.spool_bytes.store(bytes, Ordering::Relaxed);
-        self.counters
-            .spool_full
-            .store(bytes >= self.full_threshold, Ordering::Relaxed);
+        self.counters.spool_full.store(bytes >= self.full_threshold, Ordering::Relaxed);
     }
 
     /// Republish up to [`REPLAY_WINDOW`] spooled records, oldest first, and
@@ -369,14 +357,12 @@ impl Publisher {
             if self.exceeds_max_payload(record.payload.len()) {
                 // Spooled before the server's limit was known: it can never be published,
                 // and must not hold back the records behind it.
-                self.counters
-                    .drop_event("spooled event larger than the NATS server's max_payload");
+                self.counters.drop_event("spooled event larger than the NATS server's max_payload");
                 acks.push((None, pos));
                 continue;
             }
-            let message = PublishMessage::build()
-                .payload(Bytes::from(record.payload))
-                .message_id(record.event_id.to_string());
+            let message =
+                PublishMessage::build().payload(Bytes::from(record.payload)).message_id(record.event_id.to_string());
             match self.js.send_publish(record.subject, message).await {
                 Ok(ack) => acks.push((Some(ack), pos)),
                 Err(_) => break,

@@ -43,22 +43,15 @@ impl AuditSink {
         let (tx, rx) = mpsc::unbounded_channel();
         let (mode, worker) = match &cfg.nats_url {
             None => {
-                let file = jsonl::open(&cfg.jsonl_path).map_err(|source| AuditError::Jsonl {
-                    path: cfg.jsonl_path.display().to_string(),
-                    source,
-                })?;
+                let file = jsonl::open(&cfg.jsonl_path)
+                    .map_err(|source| AuditError::Jsonl { path: cfg.jsonl_path.display().to_string(), source })?;
                 let counters = counters.clone();
                 let worker = tokio::task::spawn_blocking(move || jsonl::run(file, rx, counters));
                 (AuditMode::Jsonl, worker)
             }
             Some(url) => {
-                let spool =
-                    Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, cfg.spool_segment_bytes).map_err(|source| {
-                        AuditError::Spool {
-                            path: cfg.spool_dir.display().to_string(),
-                            source,
-                        }
-                    })?;
+                let spool = Spool::open(&cfg.spool_dir, cfg.spool_max_bytes, cfg.spool_segment_bytes)
+                    .map_err(|source| AuditError::Spool { path: cfg.spool_dir.display().to_string(), source })?;
                 let client = connect(url).await?;
                 crate::nats::wait_for_first_connection(&client, INITIAL_CONNECT_WAIT).await;
                 let publisher = Publisher::new(cfg.clone(), client, counters.clone(), spool);
@@ -95,11 +88,7 @@ impl AuditSink {
             match inner.spool_full {
                 SpoolFullMode::Reject => {
                     counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    let reason = if spool_full {
-                        "audit spool full"
-                    } else {
-                        "audit queue full"
-                    };
+                    let reason = if spool_full { "audit spool full" } else { "audit queue full" };
                     return Err(AuditRejected { reason });
                 }
                 SpoolFullMode::KeepServing if queue_full => {
@@ -155,8 +144,5 @@ const INITIAL_CONNECT_WAIT: Duration = Duration::from_secs(1);
 async fn connect(url: &str) -> Result<async_nats::Client, AuditError> {
     crate::nats::connect(url, "portcullis-gateway-audit")
         .await
-        .map_err(|err| AuditError::Nats {
-            url: url.to_owned(),
-            reason: err.to_string(),
-        })
+        .map_err(|err| AuditError::Nats { url: url.to_owned(), reason: err.to_string() })
 }

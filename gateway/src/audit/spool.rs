@@ -113,15 +113,7 @@ impl Spool {
             Some(first) => SpoolPos { segment: first.seq, offset: 0 },
             None => SpoolPos { segment: next_seq, offset: 0 },
         };
-        Ok(Spool {
-            dir: dir.to_path_buf(),
-            max_bytes,
-            segment_bytes,
-            segments,
-            tail: None,
-            head,
-            next_seq,
-        })
+        Ok(Spool { dir: dir.to_path_buf(), max_bytes, segment_bytes, segments, tail: None, head, next_seq })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -157,7 +149,9 @@ impl Spool {
         let body_len = u32::try_from(record.body_len()).map_err(|_| SpoolAppendError::Full)?;
         let subject_len = u16::try_from(record.subject.len()).map_err(|_| SpoolAppendError::Full)?;
         let needs_new_segment = match self.segments.back() {
-            Some(last) => self.tail.as_ref().is_none_or(|t| t.seq != last.seq) || last.len + disk_len > self.segment_bytes,
+            Some(last) => {
+                self.tail.as_ref().is_none_or(|t| t.seq != last.seq) || last.len + disk_len > self.segment_bytes
+            }
             None => true,
         };
         if needs_new_segment {
@@ -250,10 +244,7 @@ impl Spool {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(segment_path(&self.dir, seq))?;
+        let file = OpenOptions::new().create(true).append(true).open(segment_path(&self.dir, seq))?;
         if self.segments.is_empty() {
             self.head = SpoolPos { segment: seq, offset: 0 };
         }

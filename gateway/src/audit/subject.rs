@@ -11,13 +11,7 @@ pub fn tenant_token(tenant: &str) -> String {
     let token: String = tenant
         .chars()
         .take(MAX_TOKEN_LEN)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
         .collect();
     if token.is_empty() { "_".to_owned() } else { token }
 }

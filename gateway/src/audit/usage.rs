@@ -31,12 +31,7 @@ pub struct Usage {
 const MAX_KEPT_LINE: usize = 256 * 1024;
 
 /// Events that never carry usage: their data lines are skipped, not buffered.
-const SKIPPED_EVENTS: [&str; 4] = [
-    "content_block_delta",
-    "content_block_start",
-    "content_block_stop",
-    "ping",
-];
+const SKIPPED_EVENTS: [&str; 4] = ["content_block_delta", "content_block_start", "content_block_stop", "ping"];
 
 /// Incremental SSE parser extracting [`Usage`] from a Messages API stream.
 #[derive(Debug, Default)]
@@ -193,21 +188,14 @@ impl UsageTap {
             return;
         };
         // The data's own `type` names the event when there was no `event:` line.
-        let kind = name
-            .as_deref()
-            .or_else(|| value.get("type").and_then(Value::as_str))
-            .unwrap_or_default();
+        let kind = name.as_deref().or_else(|| value.get("type").and_then(Value::as_str)).unwrap_or_default();
         match kind {
             "message_start" => {
                 apply_usage(&mut self.usage, value.get("message").and_then(|m| m.get("usage")));
             }
             "message_delta" => {
                 apply_usage(&mut self.usage, value.get("usage"));
-                if let Some(reason) = value
-                    .get("delta")
-                    .and_then(|d| d.get("stop_reason"))
-                    .and_then(Value::as_str)
-                {
+                if let Some(reason) = value.get("delta").and_then(|d| d.get("stop_reason")).and_then(Value::as_str) {
                     self.usage.stop_reason = Some(reason.to_owned());
                 }
             }
@@ -245,10 +233,7 @@ fn apply_usage(usage: &mut Usage, object: Option<&Value>) {
 
 fn describe_error(value: &Value) -> String {
     let error = value.get("error");
-    let kind = error
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("error");
+    let kind = error.and_then(|e| e.get("type")).and_then(Value::as_str).unwrap_or("error");
     match error.and_then(|e| e.get("message")).and_then(Value::as_str) {
         Some(message) => format!("{kind}: {message}"),
         None => kind.to_owned(),

@@ -31,12 +31,10 @@ impl KeyHash {
     }
 
     pub fn parse(text: &str) -> Result<KeyHash, String> {
-        let hex_part = text
-            .strip_prefix(HASH_PREFIX)
-            .ok_or_else(|| format!("expected \"{HASH_PREFIX}<64 hex digits>\""))?;
+        let hex_part =
+            text.strip_prefix(HASH_PREFIX).ok_or_else(|| format!("expected \"{HASH_PREFIX}<64 hex digits>\""))?;
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(hex_part, &mut bytes)
-            .map_err(|_| format!("expected \"{HASH_PREFIX}<64 hex digits>\""))?;
+        hex::decode_to_slice(hex_part, &mut bytes).map_err(|_| format!("expected \"{HASH_PREFIX}<64 hex digits>\""))?;
         Ok(KeyHash(bytes))
     }
 

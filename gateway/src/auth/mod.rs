@@ -60,16 +60,14 @@ pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<(Identity, U
     let strip_key_headers = config.auth.key_headers.clone();
     for name in &config.auth.key_headers {
         let Some(presented) = header_str(headers, name.as_str()) else { continue };
-        let entry = keys::find_constant_time(&config.keys, |k| &k.hash, presented).ok_or_else(|| {
-            GatewayError::Unauthenticated(format!("the gateway key in header {name} is not valid"))
-        })?;
+        let entry = keys::find_constant_time(&config.keys, |k| &k.hash, presented)
+            .ok_or_else(|| GatewayError::Unauthenticated(format!("the gateway key in header {name} is not valid")))?;
         let tenant = config
             .projects
             .get(&entry.project)
             .map(|p| p.tenant.clone())
             .ok_or_else(|| GatewayError::Internal(format!("key refers to unknown project {}", entry.project)))?;
-        let identity =
-            Identity { tenant, project: entry.project.clone(), client_id: None, mode: AuthMode::TenantKey };
+        let identity = Identity { tenant, project: entry.project.clone(), client_id: None, mode: AuthMode::TenantKey };
         return Ok((identity, UpstreamAuth { strip: strip_key_headers, api_key: None }));
     }
 
@@ -96,9 +94,7 @@ pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<(Identity, U
         return Err(GatewayError::Forbidden(format!("the token lacks the {} scope", jwt::SCOPE_INVOKE)));
     }
     let api_key = header_str(headers, ANTHROPIC_KEY_HEADER).filter(|k| !k.is_empty()).ok_or_else(|| {
-        GatewayError::Unauthenticated(
-            "JWT mode needs your Anthropic API key in the X-Anthropic-Key header".to_string(),
-        )
+        GatewayError::Unauthenticated("JWT mode needs your Anthropic API key in the X-Anthropic-Key header".to_string())
     })?;
     let tenant = config
         .projects
@@ -106,7 +102,11 @@ pub fn authenticate(config: &Config, headers: &HeaderMap) -> Result<(Identity, U
         .map(|p| p.tenant.clone())
         .ok_or_else(|| GatewayError::Internal(format!("client refers to unknown project {}", client.project)))?;
     let mut strip = strip_key_headers;
-    strip.extend([header::AUTHORIZATION, HeaderName::from_static(API_KEY_HEADER), HeaderName::from_static(ANTHROPIC_KEY_HEADER)]);
+    strip.extend([
+        header::AUTHORIZATION,
+        HeaderName::from_static(API_KEY_HEADER),
+        HeaderName::from_static(ANTHROPIC_KEY_HEADER),
+    ]);
     let identity = Identity {
         tenant,
         project: client.project.clone(),

@@ -22,7 +22,10 @@ struct TokenRequest {
     scope: Option<String>,
 }
 
-pub async fn issue_token(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Json<serde_json::Value>, GatewayError> {
+pub async fn issue_token(
+    State(state): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, GatewayError> {
     let request: TokenRequest = serde_json::from_slice(&body).map_err(|e| {
         GatewayError::BadRequest(format!(
             "token request must be JSON {{\"client_id\",\"client_secret\",\"grant_type\":\"client_credentials\"}}: {e}"
@@ -35,11 +38,10 @@ pub async fn issue_token(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         )));
     }
     let config = state.config();
-    let jwt_config = config
-        .auth
-        .jwt
-        .as_ref()
-        .ok_or_else(|| GatewayError::NotFound { method: "POST".into(), path: "/api/v1/auth/token (JWT is not enabled)".into() })?;
+    let jwt_config = config.auth.jwt.as_ref().ok_or_else(|| GatewayError::NotFound {
+        method: "POST".into(),
+        path: "/api/v1/auth/token (JWT is not enabled)".into(),
+    })?;
     // Compare the secret even for unknown ids so timing does not reveal which ids exist.
     let presented = keys::KeyHash::of(&request.client_secret);
     let client = config.clients.get(&request.client_id);

@@ -53,10 +53,7 @@ pub fn load_raw(path: Option<&Path>) -> Result<RawConfig, ConfigError> {
         }
         figment = figment.merge(Toml::file_exact(path));
     }
-    figment
-        .merge(env_provider())
-        .extract::<RawConfig>()
-        .map_err(|e| ConfigError::Parse(e.to_string()))
+    figment.merge(env_provider()).extract::<RawConfig>().map_err(|e| ConfigError::Parse(e.to_string()))
 }
 
 /// Load and validate; the error says which key is wrong.
@@ -66,8 +63,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 
 /// Parse a TOML string (tests and `gateway check-config` use this).
 pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
-    let raw = Figment::from(Toml::string(toml))
-        .extract::<RawConfig>()
-        .map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let raw =
+        Figment::from(Toml::string(toml)).extract::<RawConfig>().map_err(|e| ConfigError::Parse(e.to_string()))?;
     Config::validate(raw)
 }

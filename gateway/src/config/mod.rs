@@ -193,9 +193,11 @@ impl Config {
                 for name in &jwt.algorithms {
                     match parse_algorithm(name) {
                         Some(alg) => algorithms.push(alg),
-                        None => return invalid(format!(
-                            "auth.jwt.algorithms: {name:?} is not allowed (allowed: HS256, HS384, HS512)"
-                        )),
+                        None => {
+                            return invalid(format!(
+                                "auth.jwt.algorithms: {name:?} is not allowed (allowed: HS256, HS384, HS512)"
+                            ));
+                        }
                     }
                 }
                 if algorithms.is_empty() || jwt.token_ttl_secs == 0 {
@@ -230,7 +232,19 @@ impl Config {
             let name = project.name.clone();
             let ml = crate::ml::MlConfig::validate(project.ml, &name, raw.audit.nats_url.as_deref())
                 .map_err(ConfigError::Invalid)?;
-            if projects.insert(name.clone(), Project { name: project.name, tenant: project.tenant, capture: project.capture, policy: project.policy, ml }).is_some() {
+            if projects
+                .insert(
+                    name.clone(),
+                    Project {
+                        name: project.name,
+                        tenant: project.tenant,
+                        capture: project.capture,
+                        policy: project.policy,
+                        ml,
+                    },
+                )
+                .is_some()
+            {
                 return invalid(format!("projects: {name:?} is defined twice"));
             }
         }
@@ -240,8 +254,8 @@ impl Config {
             if !projects.contains_key(&key.project) {
                 return invalid(format!("keys[{index}]: unknown project {:?}", key.project));
             }
-            let hash = KeyHash::parse(&key.hash)
-                .map_err(|e| ConfigError::Invalid(format!("keys[{index}].hash: {e}")))?;
+            let hash =
+                KeyHash::parse(&key.hash).map_err(|e| ConfigError::Invalid(format!("keys[{index}].hash: {e}")))?;
             keys.push(KeyEntry { project: key.project, hash, label: key.label });
         }
 
@@ -256,7 +270,12 @@ impl Config {
             let secret_hash = KeyHash::parse(&client.secret_hash)
                 .map_err(|e| ConfigError::Invalid(format!("clients: {:?}.secret_hash: {e}", client.client_id)))?;
             let id = client.client_id.clone();
-            let entry = ClientEntry { client_id: client.client_id, project: client.project, secret_hash, scopes: client.scopes };
+            let entry = ClientEntry {
+                client_id: client.client_id,
+                project: client.project,
+                secret_hash,
+                scopes: client.scopes,
+            };
             if clients.insert(id.clone(), entry).is_some() {
                 return invalid(format!("clients: {id:?} is defined twice"));
             }

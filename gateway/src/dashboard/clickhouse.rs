@@ -43,20 +43,16 @@ pub async fn select(http: &reqwest::Client, cfg: &DashboardConfig, sql: &str) ->
         .append_pair("max_execution_time", &timeout)
         // Numbers as JSON numbers (the default quotes 64-bit integers).
         .append_pair("output_format_json_quote_64bit_integers", "0");
-    let mut request = http
-        .post(url)
-        .timeout(Duration::from_secs(cfg.query_timeout_secs + 5))
-        .body(format!("{sql} FORMAT JSON"));
+    let mut request =
+        http.post(url).timeout(Duration::from_secs(cfg.query_timeout_secs + 5)).body(format!("{sql} FORMAT JSON"));
     if let Some(user) = &cfg.clickhouse_user {
         request = request.header("X-ClickHouse-User", user);
     }
     if let Some(password) = &cfg.clickhouse_password {
         request = request.header("X-ClickHouse-Key", password.expose());
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| GatewayError::Unavailable(format!("ClickHouse is not reachable: {e}")))?;
+    let response =
+        request.send().await.map_err(|e| GatewayError::Unavailable(format!("ClickHouse is not reachable: {e}")))?;
     let status = response.status();
     let text = response
         .text()

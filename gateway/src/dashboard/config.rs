@@ -55,11 +55,9 @@ impl DashboardConfig {
         if let Some(hash) = &self.admin_credential_hash {
             KeyHash::parse(hash).map_err(|e| format!("dashboard.admin_credential_hash: {e}"))?;
         } else if self.enabled {
-            return Err(
-                "dashboard.admin_credential_hash is required when the dashboard is enabled \
+            return Err("dashboard.admin_credential_hash is required when the dashboard is enabled \
                  (`gateway dashboard credential` prints one)"
-                    .to_owned(),
-            );
+                .to_owned());
         }
         match reqwest::Url::parse(&self.clickhouse_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}

@@ -77,12 +77,9 @@ impl Filter {
         }
         let decision = match text("decision", raw.decision)? {
             None => None,
-            Some(d) => Some(
-                DECISIONS
-                    .into_iter()
-                    .find(|known| *known == d)
-                    .ok_or_else(|| GatewayError::BadRequest(format!("filter decision must be one of {}", DECISIONS.join(", "))))?,
-            ),
+            Some(d) => Some(DECISIONS.into_iter().find(|known| *known == d).ok_or_else(|| {
+                GatewayError::BadRequest(format!("filter decision must be one of {}", DECISIONS.join(", ")))
+            })?),
         };
         let limit = match raw.limit.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
             None => 200,
@@ -112,12 +109,8 @@ impl Filter {
             format!("ts >= toDateTime({})", self.from),
             format!("ts < toDateTime({})", self.to),
         ];
-        let equals = [
-            ("path", &self.path),
-            ("project", &self.project),
-            ("model", &self.model),
-            ("session_id", &self.session),
-        ];
+        let equals =
+            [("path", &self.path), ("project", &self.project), ("model", &self.model), ("session_id", &self.session)];
         for (column, value) in equals {
             if let Some(value) = value {
                 conditions.push(format!("{column} = {}", quote(value)));

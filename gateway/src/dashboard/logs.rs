@@ -25,10 +25,7 @@ pub fn parse_filter(query: Result<Query<RawFilter>, QueryRejection>) -> Result<F
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 /// Matching request events, newest first.
@@ -138,8 +135,13 @@ fn findings_of(row: &Value) -> Vec<Value> {
 
 fn verdicts_of(row: &Value) -> Vec<Value> {
     let column = |name: &str| row[name].as_array().cloned().unwrap_or_default();
-    let (label, score, model, source, message) =
-        (column("ml_label"), column("ml_score"), column("ml_model_id"), column("ml_source"), column("ml_message_index"));
+    let (label, score, model, source, message) = (
+        column("ml_label"),
+        column("ml_score"),
+        column("ml_model_id"),
+        column("ml_source"),
+        column("ml_message_index"),
+    );
     let at = |values: &[Value], i: usize| values.get(i).cloned().unwrap_or(Value::Null);
     (0..label.len())
         .map(|i| {

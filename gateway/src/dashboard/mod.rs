@@ -51,7 +51,9 @@ impl Dashboard {
 
     async fn nats(&self, config: &Config) -> Result<&async_nats::Client, GatewayError> {
         let Some(url) = config.audit.nats_url.clone() else {
-            return Err(GatewayError::Unavailable("the live view needs audit.nats_url (events go to a JSONL file)".to_owned()));
+            return Err(GatewayError::Unavailable(
+                "the live view needs audit.nats_url (events go to a JSONL file)".to_owned(),
+            ));
         };
         self.nats
             .get_or_try_init(|| async move {
@@ -67,10 +69,7 @@ impl Dashboard {
 
 /// The `/dashboard` routes, with their own state, to merge into the gateway's router.
 pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S> {
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap_or_default();
+    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().unwrap_or_default();
     let closing = live::closing_switch(&app);
     let dashboard =
         Arc::new(Dashboard { app, sessions: session::Sessions::default(), http, nats: Default::default(), closing });
@@ -97,10 +96,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(app: Arc<AppState>) -> Router<S>
 /// `GET /dashboard/api/meta`: the configured projects, for the filter menus.
 async fn meta(axum::extract::State(dashboard): axum::extract::State<Arc<Dashboard>>) -> axum::Json<serde_json::Value> {
     let config = dashboard.app.config();
-    let projects: Vec<_> = config
-        .projects
-        .values()
-        .map(|p| serde_json::json!({ "name": p.name, "tenant": p.tenant }))
-        .collect();
-    axum::Json(serde_json::json!({ "projects": projects, "live_events": config.audit.live_events && config.audit.nats_url.is_some() }))
+    let projects: Vec<_> =
+        config.projects.values().map(|p| serde_json::json!({ "name": p.name, "tenant": p.tenant })).collect();
+    axum::Json(
+        serde_json::json!({ "projects": projects, "live_events": config.audit.live_events && config.audit.nats_url.is_some() }),
+    )
 }

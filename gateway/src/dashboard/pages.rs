@@ -47,8 +47,11 @@ pub async fn require_enabled(State(dashboard): State<Arc<Dashboard>>, request: R
     if dashboard.app.config().dashboard.enabled {
         next.run(request).await
     } else {
-        crate::error::GatewayError::NotFound { method: request.method().to_string(), path: request.uri().path().to_owned() }
-            .into_response()
+        crate::error::GatewayError::NotFound {
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+        }
+        .into_response()
     }
 }
 
@@ -84,7 +87,11 @@ pub async fn login_form() -> Response {
 /// The login page; after a failed attempt the error paragraph is shown (the page
 /// marks it with a class rather than templating text, so nothing user-supplied is echoed).
 pub fn login_page(status: StatusCode, failed: bool) -> Response {
-    let body = if failed { LOGIN_FAILED_HTML.get_or_init(|| LOGIN_HTML.replace("hidden data-error", "data-error")) } else { LOGIN_HTML };
+    let body = if failed {
+        LOGIN_FAILED_HTML.get_or_init(|| LOGIN_HTML.replace("hidden data-error", "data-error"))
+    } else {
+        LOGIN_HTML
+    };
     let mut response = (status, body.to_owned()).into_response();
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     response
@@ -98,7 +105,13 @@ pub async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Re
         "app.js" => ("text/javascript; charset=utf-8", APP_JS),
         "charts.js" => ("text/javascript; charset=utf-8", CHARTS_JS),
         "style.css" => ("text/css; charset=utf-8", STYLE_CSS),
-        _ => return crate::error::GatewayError::NotFound { method: "GET".to_owned(), path: format!("/dashboard/static/{file}") }.into_response(),
+        _ => {
+            return crate::error::GatewayError::NotFound {
+                method: "GET".to_owned(),
+                path: format!("/dashboard/static/{file}"),
+            }
+            .into_response();
+        }
     };
     let mut response = with_type(StatusCode::OK, content_type, body);
     // Static code changes only with the binary; revalidate rather than store forever.

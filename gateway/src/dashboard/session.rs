@@ -77,10 +77,7 @@ impl Dashboard {
         {
             return true;
         }
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         match (bearer, self.app.config().dashboard.admin_hash()) {
             (Some(presented), Some(hash)) => hash.matches(&KeyHash::of(presented.trim())),
             _ => false,
@@ -93,8 +90,10 @@ pub async fn require_admin(State(dashboard): State<Arc<Dashboard>>, request: Req
     if dashboard.is_admin(request.headers()) {
         next.run(request).await
     } else {
-        GatewayError::Unauthenticated("the dashboard needs the admin credential (sign in, or send it as a bearer token)".to_owned())
-            .into_response()
+        GatewayError::Unauthenticated(
+            "the dashboard needs the admin credential (sign in, or send it as a bearer token)".to_owned(),
+        )
+        .into_response()
     }
 }
 
@@ -103,10 +102,7 @@ pub async fn login(State(dashboard): State<Arc<Dashboard>>, body: axum::body::By
     let config = dashboard.app.config();
     let presented = form_field(&body, "credential").unwrap_or_default();
     let valid = presented.len() <= MAX_CREDENTIAL_LEN
-        && config
-            .dashboard
-            .admin_hash()
-            .is_some_and(|hash| hash.matches(&KeyHash::of(presented.trim())));
+        && config.dashboard.admin_hash().is_some_and(|hash| hash.matches(&KeyHash::of(presented.trim())));
     if !valid {
         tracing::warn!("dashboard: failed admin sign-in");
         return pages::login_page(StatusCode::UNAUTHORIZED, true);
@@ -114,10 +110,8 @@ pub async fn login(State(dashboard): State<Arc<Dashboard>>, body: axum::body::By
     let ttl = Duration::from_secs(config.dashboard.session_ttl_secs);
     let token = dashboard.sessions.create(ttl);
     let secure = if config.dashboard.secure_cookie { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        ttl.as_secs()
-    );
+    let cookie =
+        format!("{COOKIE_NAME}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{secure}", ttl.as_secs());
     redirect_with_cookie("/dashboard/", &cookie)
 }
 

@@ -107,19 +107,55 @@ impl GatewayMetrics {
 fn scraped(state: &AppState) -> Snapshot {
     let mut s = Snapshot::default();
     let audit = state.audit.health();
-    s.gauge("portcullis_gateway_audit_connected", "1 while the audit sink's NATS connection (or JSONL file) is up", i64::from(audit.connected))
-        .gauge("portcullis_gateway_audit_spool_depth", "Audit events waiting in the on-disk spool", audit.spool_depth as i64)
-        .gauge("portcullis_gateway_audit_spool_bytes", "Bytes in the on-disk spool", audit.spool_bytes as i64)
-        .gauge("portcullis_gateway_audit_spool_full", "1 while the spool is at its bound", i64::from(audit.spool_full))
-        .gauge("portcullis_gateway_audit_queued", "Audit events recorded but not yet handled by the sink task", audit.queued as i64)
-        .gauge("portcullis_gateway_audit_in_flight", "Audit publishes awaiting their JetStream ack", audit.in_flight as i64)
-        .counter("portcullis_gateway_audit_published", "Audit events acknowledged by JetStream (or written to the JSONL file)", audit.published)
-        .counter("portcullis_gateway_audit_spooled", "Audit events written to the spool while NATS was unavailable", audit.spooled)
-        .counter("portcullis_gateway_audit_dropped", "Audit events lost (spool full in keep-serving mode, I/O error); each is also logged", audit.dropped)
-        .counter("portcullis_gateway_audit_rejected", "Requests refused because the spool was full in reject mode", audit.rejected);
+    s.gauge(
+        "portcullis_gateway_audit_connected",
+        "1 while the audit sink's NATS connection (or JSONL file) is up",
+        i64::from(audit.connected),
+    )
+    .gauge(
+        "portcullis_gateway_audit_spool_depth",
+        "Audit events waiting in the on-disk spool",
+        audit.spool_depth as i64,
+    )
+    .gauge("portcullis_gateway_audit_spool_bytes", "Bytes in the on-disk spool", audit.spool_bytes as i64)
+    .gauge("portcullis_gateway_audit_spool_full", "1 while the spool is at its bound", i64::from(audit.spool_full))
+    .gauge(
+        "portcullis_gateway_audit_queued",
+        "Audit events recorded but not yet handled by the sink task",
+        audit.queued as i64,
+    )
+    .gauge("portcullis_gateway_audit_in_flight", "Audit publishes awaiting their JetStream ack", audit.in_flight as i64)
+    .counter(
+        "portcullis_gateway_audit_published",
+        "Audit events acknowledged by JetStream (or written to the JSONL file)",
+        audit.published,
+    )
+    .counter(
+        "portcullis_gateway_audit_spooled",
+        "Audit events written to the spool while NATS was unavailable",
+        audit.spooled,
+    )
+    .counter(
+        "portcullis_gateway_audit_dropped",
+        "Audit events lost (spool full in keep-serving mode, I/O error); each is also logged",
+        audit.dropped,
+    )
+    .counter(
+        "portcullis_gateway_audit_rejected",
+        "Requests refused because the spool was full in reject mode",
+        audit.rejected,
+    );
     let upstream = &state.upstream_stats;
-    s.counter("portcullis_gateway_upstream_responses", "Upstream responses whose headers arrived", upstream.responses.load(Ordering::Relaxed))
-        .counter("portcullis_gateway_upstream_failures", "Upstream connection failures and response-header timeouts", upstream.failures.load(Ordering::Relaxed));
+    s.counter(
+        "portcullis_gateway_upstream_responses",
+        "Upstream responses whose headers arrived",
+        upstream.responses.load(Ordering::Relaxed),
+    )
+    .counter(
+        "portcullis_gateway_upstream_failures",
+        "Upstream connection failures and response-header timeouts",
+        upstream.failures.load(Ordering::Relaxed),
+    );
     ml_figures(&mut s, state);
     s
 }
@@ -152,9 +188,21 @@ fn ml_figures(s: &mut Snapshot, state: &AppState) {
             ("other".to_owned(), ml.other_failures),
         ],
     )
-    .counter("portcullis_gateway_ml_fail_open", "Block-mode requests forwarded without an ML verdict (on_failure = fail_open)", ml.fail_open)
-    .counter("portcullis_gateway_ml_fail_closed", "Block-mode requests refused without an ML verdict (on_failure = fail_closed)", ml.fail_closed)
-    .counter("portcullis_gateway_ml_follow_ups", "Alert-mode follow-up events sent to the audit trail", ml.follow_ups);
+    .counter(
+        "portcullis_gateway_ml_fail_open",
+        "Block-mode requests forwarded without an ML verdict (on_failure = fail_open)",
+        ml.fail_open,
+    )
+    .counter(
+        "portcullis_gateway_ml_fail_closed",
+        "Block-mode requests refused without an ML verdict (on_failure = fail_closed)",
+        ml.fail_closed,
+    )
+    .counter(
+        "portcullis_gateway_ml_follow_ups",
+        "Alert-mode follow-up events sent to the audit trail",
+        ml.follow_ups,
+    );
 }
 
 /// `GET /metrics`; 404 when turned off, 401 without the configured bearer token.

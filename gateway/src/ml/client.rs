@@ -67,18 +67,13 @@ impl MlClient {
     /// Connects to NATS at `url` and uses the default subject
     /// (`detect.injection`).
     pub async fn connect(url: &str) -> Result<MlClient, MlError> {
-        let client = async_nats::connect(url)
-            .await
-            .map_err(|e| MlError::Transport(format!("connect {url}: {e}")))?;
+        let client = async_nats::connect(url).await.map_err(|e| MlError::Transport(format!("connect {url}: {e}")))?;
         Ok(MlClient::from_client(client))
     }
 
     /// Shares an existing connection.
     pub fn from_client(client: Client) -> MlClient {
-        MlClient {
-            client,
-            subject: DETECT_SUBJECT.to_owned(),
-        }
+        MlClient { client, subject: DETECT_SUBJECT.to_owned() }
     }
 
     /// Sends to `subject` instead of the default.
@@ -98,20 +93,12 @@ impl MlClient {
 
     /// Asks a worker to score `req` and waits at most `timeout`. `Ok` only for
     /// a [`DetectStatus::Ok`] response to this request id.
-    pub async fn classify(
-        &self,
-        req: &DetectRequest,
-        timeout: Duration,
-    ) -> Result<DetectResponse, MlError> {
+    pub async fn classify(&self, req: &DetectRequest, timeout: Duration) -> Result<DetectResponse, MlError> {
         if self.client.connection_state() != async_nats::connection::State::Connected {
             return Err(MlError::Disconnected);
         }
-        let payload = req
-            .to_msgpack()
-            .map_err(|e| MlError::Transport(format!("encode request: {e}")))?;
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .timeout(Some(timeout));
+        let payload = req.to_msgpack().map_err(|e| MlError::Transport(format!("encode request: {e}")))?;
+        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(timeout));
         // The outer timeout also covers a disconnected client, whose request
         // would otherwise sit in the reconnect buffer.
         let sent = self.client.send_request(self.subject.clone(), request);
@@ -135,8 +122,7 @@ pub fn request_error(kind: RequestErrorKind, detail: &str) -> MlError {
 
 /// Decodes a worker's reply to `req` and turns a non-`Ok` status into an error.
 pub fn decode_reply(payload: &[u8], req: &DetectRequest) -> Result<DetectResponse, MlError> {
-    let response =
-        DetectResponse::from_msgpack(payload).map_err(|e| MlError::Decode(e.to_string()))?;
+    let response = DetectResponse::from_msgpack(payload).map_err(|e| MlError::Decode(e.to_string()))?;
     match &response.status {
         DetectStatus::Ok => {}
         DetectStatus::Overloaded => return Err(MlError::Overloaded),
@@ -149,11 +135,7 @@ pub fn decode_reply(payload: &[u8], req: &DetectRequest) -> Result<DetectRespons
         )));
     }
     if response.results.len() != req.segments.len() {
-        return Err(MlError::Decode(format!(
-            "{} results for {} segments",
-            response.results.len(),
-            req.segments.len()
-        )));
+        return Err(MlError::Decode(format!("{} results for {} segments", response.results.len(), req.segments.len())));
     }
     Ok(response)
 }
@@ -169,60 +151,36 @@ mod tests {
         DetectRequest::new(
             Uuid::now_v7(),
             "acme",
-            vec![DetectSegment {
-                id: 3,
-                source: "user".into(),
-                text: "hello".into(),
-            }],
+            vec![DetectSegment { id: 3, source: "user".into(), text: "hello".into() }],
         )
     }
 
     fn reply(req: &DetectRequest, status: DetectStatus, results: usize) -> Vec<u8> {
         let mut response = DetectResponse::status_only(req.request_id, status);
         response.results = (0..results)
-            .map(|i| SegmentScore {
-                id: i as u32,
-                label: "benign".into(),
-                score: 0.01,
-                flagged: false,
-            })
+            .map(|i| SegmentScore { id: i as u32, label: "benign".into(), score: 0.01, flagged: false })
             .collect();
         response.to_msgpack().unwrap()
     }
 
     #[test]
     fn error_kinds_map_to_fallback_reasons() {
-        assert_eq!(
-            request_error(RequestErrorKind::NoResponders, ""),
-            MlError::NoResponders
-        );
+        assert_eq!(request_error(RequestErrorKind::NoResponders, ""), MlError::NoResponders);
         assert_eq!(request_error(RequestErrorKind::TimedOut, ""), MlError::Timeout);
-        assert!(matches!(
-            request_error(RequestErrorKind::Other, "io"),
-            MlError::Transport(_)
-        ));
+        assert!(matches!(request_error(RequestErrorKind::Other, "io"), MlError::Transport(_)));
     }
 
     #[test]
     fn replies_are_checked() {
         let req = request();
         assert!(decode_reply(&reply(&req, DetectStatus::Ok, 1), &req).is_ok());
-        assert_eq!(
-            decode_reply(&reply(&req, DetectStatus::Overloaded, 0), &req),
-            Err(MlError::Overloaded)
-        );
+        assert_eq!(decode_reply(&reply(&req, DetectStatus::Overloaded, 0), &req), Err(MlError::Overloaded));
         assert_eq!(
             decode_reply(&reply(&req, DetectStatus::Error("x".into()), 0), &req),
             Err(MlError::Worker("x".into()))
         );
-        assert!(matches!(
-            decode_reply(&reply(&req, DetectStatus::Ok, 2), &req),
-            Err(MlError::Decode(_))
-        ));
-        assert!(matches!(
-            decode_reply(&reply(&request(), DetectStatus::Ok, 1), &req),
-            Err(MlError::Decode(_))
-        ));
+        assert!(matches!(decode_reply(&reply(&req, DetectStatus::Ok, 2), &req), Err(MlError::Decode(_))));
+        assert!(matches!(decode_reply(&reply(&request(), DetectStatus::Ok, 1), &req), Err(MlError::Decode(_))));
         assert!(matches!(decode_reply(b"junk", &req), Err(MlError::Decode(_))));
     }
 }

@@ -171,7 +171,9 @@ impl MlConfig {
         }
         if raw.mode != MlMode::Off {
             if raw.sources.is_empty() {
-                return Err(format!("{at}.sources is empty: name at least one of system, user, assistant, tool_result, tool_use, document (or set mode = \"off\")"));
+                return Err(format!(
+                    "{at}.sources is empty: name at least one of system, user, assistant, tool_result, tool_use, document (or set mode = \"off\")"
+                ));
             }
             if nats_url.is_none_or(|url| url.trim().is_empty()) {
                 return Err(format!(
@@ -240,7 +242,8 @@ mod tests {
         assert!(MlConfig::validate(raw("timeout_ms = 0").unwrap(), "p", url).is_err());
         assert!(MlConfig::validate(raw("threshold = 1.5").unwrap(), "p", url).is_err());
         assert!(MlConfig::validate(raw("mode = \"block\"\nsources = []").unwrap(), "p", url).is_err());
-        let cfg = MlConfig::validate(raw("threshold = 0.5\nsources = [\"user\", \"user\"]").unwrap(), "p", url).unwrap();
+        let cfg =
+            MlConfig::validate(raw("threshold = 0.5\nsources = [\"user\", \"user\"]").unwrap(), "p", url).unwrap();
         assert_eq!(cfg.threshold, Some(0.5));
         assert_eq!(cfg.sources, [MlSource::User]);
     }

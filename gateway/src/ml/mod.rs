@@ -240,7 +240,12 @@ impl MlRuntime {
         let scores: Vec<CachedScore> = response
             .results
             .into_iter()
-            .map(|r| CachedScore { score: r.score, flagged: r.flagged, label: Arc::from(r.label), model: model.clone() })
+            .map(|r| CachedScore {
+                score: r.score,
+                flagged: r.flagged,
+                label: Arc::from(r.label),
+                model: model.clone(),
+            })
             .collect();
         for (key, score) in keys.iter().zip(&scores) {
             self.cache.insert(*key, score.clone());

@@ -83,8 +83,7 @@ impl MlStats {
 
     pub(crate) fn verdict_latency(&self, took: Duration) {
         let us = took.as_micros() as u64;
-        let bucket =
-            LATENCY_BUCKETS_MS.iter().position(|bound| us <= bound * 1000).unwrap_or(LATENCY_BUCKETS_MS.len());
+        let bucket = LATENCY_BUCKETS_MS.iter().position(|bound| us <= bound * 1000).unwrap_or(LATENCY_BUCKETS_MS.len());
         if let Some(counter) = self.latency_buckets.get(bucket) {
             add(counter, 1);
         }

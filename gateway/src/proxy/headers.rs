@@ -132,10 +132,8 @@ mod tests {
     #[test]
     fn keeps_a_present_anthropic_version_and_sets_jwt_mode_key() {
         let incoming = map(&[("anthropic-version", "2026-10-21"), ("authorization", "Bearer eyJ.x.y")]);
-        let auth = UpstreamAuth {
-            strip: vec![header::AUTHORIZATION],
-            api_key: Some(Secret::new("sk-ant-real".to_string())),
-        };
+        let auth =
+            UpstreamAuth { strip: vec![header::AUTHORIZATION], api_key: Some(Secret::new("sk-ant-real".to_string())) };
         let out = upstream_request_headers(&incoming, &auth);
         assert_eq!(out["anthropic-version"], "2026-10-21");
         assert_eq!(out["x-api-key"], "sk-ant-real");

@@ -121,7 +121,10 @@ impl Stream for RelayStream {
                         let event = idle_error_event(self.idle_timeout);
                         Poll::Ready(Some(Ok(event)))
                     } else {
-                        Poll::Ready(Some(Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "upstream idle timeout"))))
+                        Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "upstream idle timeout",
+                        ))))
                     }
                 }
                 Poll::Pending => Poll::Pending,
