@@ -181,6 +181,27 @@ alert contains "big max_tokens" if { input.max_tokens > 32000 }
 }
 
 #[test]
+fn a_rule_with_thousands_of_messages_gives_a_bounded_reason_list() {
+    let rego = r#"package portcullis.custom
+deny contains msg if {
+  some t in input.tool_names
+  msg := sprintf("tool %s is not allowed", [t])
+}
+"#;
+    let p = Policy::compile(&PolicyConfig { rego: Some(rego.into()), ..Default::default() }, Path::new(".")).unwrap();
+    let mut i = input("claude-opus-4");
+    i.tool_names = (0..5_000).map(|n| format!("tool{n:04}-{}", "é".repeat(150))).collect();
+    let v = p.evaluate(&i, &[]).unwrap();
+    assert_eq!(v.decision, Decision::Block);
+    let deny: Vec<&String> = v.reasons.iter().filter(|r| r.contains(".deny")).collect();
+    assert_eq!(deny.len(), 17, "{deny:?}");
+    assert_eq!(deny[16], "rego:portcullis.custom.deny: and 4984 more");
+    // Each message (a 100-character name: 150 bytes) is cut at a character boundary.
+    assert!(deny[..16].iter().all(|r| r.len() < 330 && r.ends_with('…')), "{:?}", deny[0]);
+    assert!(v.reasons.iter().map(String::len).sum::<usize>() < 8_000);
+}
+
+#[test]
 fn invalid_rego_is_rejected_with_origin() {
     let c = PolicyConfig { rego: Some("package x\ndeny if {".into()), ..Default::default() };
     let e = Policy::compile(&c, Path::new(".")).unwrap_err().to_string();

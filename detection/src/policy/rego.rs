@@ -132,19 +132,43 @@ impl RegoRules {
     }
 }
 
+/// Messages kept per rule: a rule that yields one message per tool name or header could
+/// otherwise make a 403 body and an audit event of megabytes.
+pub const MAX_MESSAGES_PER_RULE: usize = 16;
+/// Longest message kept, in bytes (cut at a character boundary, `…` appended).
+pub const MAX_MESSAGE_BYTES: usize = 256;
+
 fn collect_reasons(reason: &str, value: &Value, sink: &mut Vec<String>) {
+    let mut messages = |items: &mut dyn ExactSizeIterator<Item = &Value>| {
+        let total = items.len();
+        sink.extend(items.take(MAX_MESSAGES_PER_RULE).map(|m| message(reason, m)));
+        if total > MAX_MESSAGES_PER_RULE {
+            sink.push(format!("{reason}: and {} more", total - MAX_MESSAGES_PER_RULE));
+        }
+    };
     match value {
         Value::Bool(true) => sink.push(reason.to_owned()),
-        Value::Set(items) => items.iter().for_each(|m| sink.push(message(reason, m))),
-        Value::Array(items) => items.iter().for_each(|m| sink.push(message(reason, m))),
-        Value::String(s) if !s.is_empty() => sink.push(format!("{reason}: {s}")),
+        Value::Set(items) => messages(&mut items.iter()),
+        Value::Array(items) => messages(&mut items.iter()),
+        Value::String(s) if !s.is_empty() => sink.push(format!("{reason}: {}", bounded(s))),
         _ => {} // undefined, false, empty, other: the rule did not fire
     }
 }
 
 fn message(reason: &str, m: &Value) -> String {
     match m {
-        Value::String(s) => format!("{reason}: {s}"),
-        other => format!("{reason}: {}", other.to_json_str().unwrap_or_default()),
+        Value::String(s) => format!("{reason}: {}", bounded(s)),
+        other => format!("{reason}: {}", bounded(&other.to_json_str().unwrap_or_default())),
     }
+}
+
+fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_MESSAGE_BYTES {
+        return text.into();
+    }
+    let mut cut = MAX_MESSAGE_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut]).into()
 }
