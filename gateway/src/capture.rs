@@ -61,8 +61,21 @@ pub fn capture(
     findings: &[Finding],
     incomplete_segments: &[usize],
 ) -> CapturedConversation {
-    let mut conversation = CapturedConversation { tools: facts.tool_names.clone(), ..Default::default() };
+    let mut conversation = CapturedConversation::default();
     let mut budget = MAX_CAPTURED_BYTES;
+    // Tool names take at most a quarter of the budget (a body may declare any number of
+    // tools; the conversation matters more).
+    let mut tool_budget = MAX_CAPTURED_BYTES / 4;
+    for name in &facts.tool_names {
+        let cost = name.len() + BLOCK_OVERHEAD;
+        if cost > tool_budget {
+            conversation.truncated = true;
+            break;
+        }
+        tool_budget -= cost;
+        budget -= cost;
+        conversation.tools.push(name.clone());
+    }
     // Each segment's masking findings, grouped in one pass (a filter over all findings per
     // segment was quadratic: a body of many small segments has as many findings).
     let mut by_segment: HashMap<&SegmentRef, Vec<&Finding>> = HashMap::new();
@@ -151,6 +164,18 @@ mod tests {
         let kept = captured.messages[0].blocks.len();
         assert!(kept < MAX_CAPTURED_BYTES / BLOCK_OVERHEAD, "{kept}");
         assert!(serde_json::to_vec(&captured).unwrap().len() < 2 * MAX_CAPTURED_BYTES);
+    }
+
+    #[test]
+    fn tool_names_share_the_budget() {
+        let tools: Vec<_> = (0..20_000).map(|i| serde_json::json!({"name": format!("tool_{i:05}")})).collect();
+        let body = serde_json::json!({"tools": tools, "messages": [{"role": "user", "content": "hi"}]});
+        let body = inspect_body(&serde_json::to_vec(&body).unwrap()).unwrap();
+        let captured = capture(&body.facts, &body.segments, &[], &[]);
+        assert!(captured.truncated);
+        assert!(captured.tools.len() < MAX_CAPTURED_BYTES / 4 / BLOCK_OVERHEAD, "{}", captured.tools.len());
+        assert_eq!(captured.tools[0], "tool_00000");
+        assert_eq!(captured.messages[0].blocks[0].text, "hi", "the conversation still fits");
     }
 
     #[test]
