@@ -13,14 +13,12 @@ const MAX_CAPTURED_BYTES: usize = 256 * 1024;
 /// framing), so a body of 100,000 one-character blocks cannot make a huge event.
 const BLOCK_OVERHEAD: usize = 32;
 
-/// `text` with the spans of PII/secret findings replaced (spans are on char boundaries
-/// and inside the segment, which the detection crate guarantees).
+/// `text` with the spans of `findings` (its PII/secret findings, chosen by [`capture`])
+/// replaced (spans are on char boundaries and inside the segment, which the detection
+/// crate guarantees).
 fn mask(text: &str, findings: &[&Finding]) -> String {
-    let mut spans: Vec<(std::ops::Range<usize>, &str)> = findings
-        .iter()
-        .filter(|f| matches!(f.category, Category::Pii | Category::Secret))
-        .map(|f| (f.span.clone(), f.redacted.as_str()))
-        .collect();
+    let mut spans: Vec<(std::ops::Range<usize>, &str)> =
+        findings.iter().map(|f| (f.span.clone(), f.redacted.as_str())).collect();
     spans.sort_by_key(|(span, _)| span.start);
     let mut out = String::with_capacity(text.len());
     let mut cursor = 0;
@@ -76,7 +74,7 @@ pub fn capture(
         budget -= cost;
         conversation.tools.push(name.clone());
     }
-    // Each segment's masking findings, grouped in one pass (a filter over all findings per
+    // Each segment's PII/secret findings (what masking replaces), grouped in one pass (a filter over all findings per
     // segment was quadratic: a body of many small segments has as many findings).
     let mut by_segment: HashMap<&SegmentRef, Vec<&Finding>> = HashMap::new();
     for f in findings.iter().filter(|f| matches!(f.category, Category::Pii | Category::Secret)) {

@@ -139,19 +139,22 @@ pub const MAX_MESSAGES_PER_RULE: usize = 16;
 pub const MAX_MESSAGE_BYTES: usize = 256;
 
 fn collect_reasons(reason: &str, value: &Value, sink: &mut Vec<String>) {
-    let mut messages = |items: &mut dyn ExactSizeIterator<Item = &Value>| {
-        let total = items.len();
-        sink.extend(items.take(MAX_MESSAGES_PER_RULE).map(|m| message(reason, m)));
-        if total > MAX_MESSAGES_PER_RULE {
-            sink.push(format!("{reason}: and {} more", total - MAX_MESSAGES_PER_RULE));
-        }
-    };
     match value {
         Value::Bool(true) => sink.push(reason.to_owned()),
-        Value::Set(items) => messages(&mut items.iter()),
-        Value::Array(items) => messages(&mut items.iter()),
+        Value::Set(items) => collect_messages(reason, items.iter(), sink),
+        Value::Array(items) => collect_messages(reason, items.iter(), sink),
         Value::String(s) if !s.is_empty() => sink.push(format!("{reason}: {}", bounded(s))),
         _ => {} // undefined, false, empty, other: the rule did not fire
+    }
+}
+
+/// The first [`MAX_MESSAGES_PER_RULE`] messages of a rule's set or array, then how many
+/// more there were.
+fn collect_messages<'v>(reason: &str, items: impl ExactSizeIterator<Item = &'v Value>, sink: &mut Vec<String>) {
+    let more = items.len().saturating_sub(MAX_MESSAGES_PER_RULE);
+    sink.extend(items.take(MAX_MESSAGES_PER_RULE).map(|m| message(reason, m)));
+    if more > 0 {
+        sink.push(format!("{reason}: and {more} more"));
     }
 }
 
