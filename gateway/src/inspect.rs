@@ -4,9 +4,9 @@
 //! project classifies in block mode (see [`crate::ml`]). Forwarding still uses the
 //! original bytes.
 //!
-//! Only Messages API calls carry prompts (`POST /v1/messages` and
-//! `/v1/messages/count_tokens`); other paths (e.g. `GET /v1/models`) are not inspected
-//! and get a neutral verdict.
+//! Only the endpoints that carry prompts are inspected (which ones, and why their paths
+//! must be spelled canonically: [`crate::proxy::endpoint`]); other paths (e.g.
+//! `GET /v1/models`) get a neutral verdict.
 
 use std::collections::BTreeMap;
 
@@ -31,11 +31,6 @@ pub struct Scanned {
     /// ([`portcullis_detection::ScanReport`]); content capture withholds their text.
     pub incomplete_segments: Vec<usize>,
     pub input: PolicyInput,
-}
-
-/// Whether a request path carries a prompt to inspect.
-pub fn is_inspected(method: &Method, path: &str) -> bool {
-    method == Method::POST && matches!(path, "/v1/messages" | "/v1/messages/count_tokens")
 }
 
 /// Headers the policy may see: everything but credentials and cookies.

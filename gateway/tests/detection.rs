@@ -159,14 +159,7 @@ async fn seed_rego_policy_works_unchanged() {
     let haiku = simple_body("hi", false).replace("claude-sonnet-4-5", "claude-3-5-haiku");
     assert_eq!(stack.post("/v1/messages", &haiku).send().await.unwrap().status(), 200);
     // Non-prompt paths are not judged by prompt policies.
-    let models = stack
-        .client
-        .get(stack.url("/v1/models"))
-        .header("x-api-key", ANTHROPIC_KEY)
-        .header("x-portcullis-key", GATEWAY_KEY)
-        .send()
-        .await
-        .unwrap();
+    let models = stack.get("/v1/models").send().await.unwrap();
     assert_eq!(models.status(), 200);
 }
 
@@ -260,4 +253,36 @@ async fn a_body_of_thousands_of_findings_is_judged_on_a_bounded_list() {
     let text = serde_json::to_string(blocks).unwrap();
     assert!(!text.contains("@example.com"), "an unmasked address was captured");
     assert!(text.contains("withheld"));
+}
+
+#[tokio::test]
+async fn another_spelling_of_a_prompt_path_is_refused_not_forwarded_uninspected() {
+    let stack = Stack::start().await;
+    let body = simple_body(INJECTION, false);
+    // The URL parser that builds the upstream URL turns the first two into /v1/messages:
+    // forwarded as "other paths", they would reach the model unscanned.
+    for path in [
+        "/v1/./messages",
+        "/v1/x/../messages",
+        "/v1/%2e/messages",
+        "/v1/messages/",
+        "/v1//messages",
+        "/v1/Messages",
+        "/v1/%6dessages",
+        "/api/v1/anthropic/v1/./messages/count_tokens",
+    ] {
+        let response = raw_post(stack.gateway.addr, path, &body).await;
+        assert!(response.starts_with("HTTP/1.1 400"), "{path}: {response}");
+        assert!(
+            response.contains("invalid_request_error") && response.contains("send the path exactly as /v1/messages"),
+            "{path}: {response}"
+        );
+    }
+    assert_eq!(stack.mock.call_count(), 0);
+    // The canonical path over the same raw connection is inspected (and blocked), and a
+    // path that names no prompt endpoint is forwarded as it is.
+    assert!(raw_post(stack.gateway.addr, "/v1/messages", &body).await.starts_with("HTTP/1.1 403"));
+    let models = stack.get("/v1/models").send().await.unwrap();
+    assert_eq!(models.status(), 200);
+    assert_eq!(stack.mock.call_count(), 1);
 }

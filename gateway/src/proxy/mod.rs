@@ -7,6 +7,7 @@
 //! event when the response ends (see [`crate::record`]).
 
 pub mod body;
+pub mod endpoint;
 pub mod headers;
 pub mod observer;
 pub mod relay;
@@ -33,6 +34,7 @@ use crate::ml::{self, MlMode, OnFailure};
 use crate::record::RequestRecord;
 use crate::state::AppState;
 use crate::upstream::LaneGuard;
+use endpoint::{Endpoint, Route};
 use observer::AuditObserver;
 use relay::RelayStream;
 
@@ -110,11 +112,17 @@ async fn admit(
     if config.audit.spool_full == SpoolFullMode::Reject && state.audit.health().spool_full {
         return Err(GatewayError::Unavailable("the audit trail is unavailable (spool full); try again later".into()));
     }
+    let path = upstream_path(parts.uri.path());
+    let route = endpoint::route(&parts.method, path);
+    if let Route::NonCanonical { canonical } = route {
+        return Err(GatewayError::BadRequest(format!(
+            "{path} is not how this gateway accepts {canonical}: send the path exactly as {canonical}"
+        )));
+    }
     let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
     record.set_bytes_in(body.len());
-
-    let path = upstream_path(parts.uri.path());
-    if !inspect::is_inspected(&parts.method, path) {
+    // Batches are forwarded as before until they are inspected entry by entry.
+    if !matches!(route, Route::Inspect(Endpoint::Messages | Endpoint::CountTokens)) {
         return Ok((upstream_auth, body));
     }
     let event_id = record.event_id();

@@ -171,6 +171,11 @@ impl Stack {
         format!("{}{}", self.gateway.url(), path)
     }
 
+    /// `GET path` with both keys.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).header("x-api-key", ANTHROPIC_KEY).header("x-portcullis-key", GATEWAY_KEY)
+    }
+
     /// A request as the Python SDK 0.x sends it, with the gateway key.
     pub fn post(&self, path: &str, body: &str) -> reqwest::RequestBuilder {
         self.client
@@ -226,4 +231,24 @@ pub fn sse_events(body: &str) -> Vec<(String, serde_json::Value)> {
         }
     }
     events
+}
+
+/// Sends `POST {path}` over a raw HTTP/1.1 connection, the path exactly as written
+/// (an HTTP client library would normalize it first), with both keys; returns the whole
+/// response as text.
+pub async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: gateway\r\nx-api-key: {ANTHROPIC_KEY}\r\nx-portcullis-key: {GATEWAY_KEY}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_to_string(&mut response))
+        .await
+        .unwrap()
+        .unwrap();
+    response
 }

@@ -1,0 +1,167 @@
+//! Which API endpoint a request path names, and so whether its body is inspected.
+//!
+//! The endpoints that carry prompts are inspected: `POST /v1/messages`,
+//! `/v1/messages/count_tokens` and `/v1/messages/batches` (every request of a batch).
+//! Every other path is forwarded as it is.
+//!
+//! Why a spelling check: the gateway decides on the path it receives, the upstream on the
+//! path it ends up with, and the two can differ. The URL parser that builds the upstream
+//! URL removes dot segments (`/v1/./messages` and `/v1/x/../messages` arrive upstream as
+//! `/v1/messages`), and servers differ on trailing slashes, doubled slashes, case and
+//! percent-encoding. Any of these spellings, if it were forwarded as an uninspected path,
+//! would be a way around the policy. So a path whose normalized form names an inspected
+//! endpoint must be spelled exactly that way, or it is refused with a 400 before its body
+//! is read. Normalizing is generous on purpose (percent-decoding, ASCII case, empty and dot
+//! segments, `;` parameters, trailing whitespace): refusing a strange spelling of a
+//! prompt endpoint costs nothing, since no client sends one.
+
+use axum::http::Method;
+
+/// An endpoint whose request body carries prompts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /v1/messages`.
+    Messages,
+    /// `POST /v1/messages/count_tokens`: the same body shape as Messages.
+    CountTokens,
+    /// `POST /v1/messages/batches`: `{"requests":[{"custom_id","params":<Messages body>}]}`.
+    MessageBatches,
+}
+
+impl Endpoint {
+    /// Canonical paths, as the API documents them.
+    const ALL: [(&'static str, Endpoint); 3] = [
+        ("/v1/messages", Endpoint::Messages),
+        ("/v1/messages/count_tokens", Endpoint::CountTokens),
+        ("/v1/messages/batches", Endpoint::MessageBatches),
+    ];
+}
+
+/// What the proxy does with a request path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Inspect the body as this endpoint's, then forward.
+    Inspect(Endpoint),
+    /// Forward without inspection (no prompt in the body, e.g. `GET /v1/models`, or
+    /// another method on a prompt endpoint, which the upstream refuses).
+    Forward,
+    /// A spelling of an inspected endpoint other than its canonical path.
+    NonCanonical { canonical: &'static str },
+}
+
+/// Where `method path` goes (`path` is the upstream path: without the query, and without
+/// the `/api/v1/anthropic` prefix).
+pub fn route(method: &Method, path: &str) -> Route {
+    let normalized = normalize(path);
+    let Some((canonical, endpoint)) = Endpoint::ALL.iter().find(|(canonical, _)| *canonical == normalized) else {
+        return Route::Forward;
+    };
+    if path != *canonical {
+        Route::NonCanonical { canonical }
+    } else if method == Method::POST {
+        Route::Inspect(*endpoint)
+    } else {
+        Route::Forward
+    }
+}
+
+/// The path with percent-escapes decoded, ASCII lowercased, each segment cut at `;` and
+/// trimmed of whitespace, empty and `.` segments dropped and `..` applied.
+fn normalize(path: &str) -> String {
+    let decoded = percent_decode(path.as_bytes());
+    let lowered = String::from_utf8_lossy(&decoded).to_ascii_lowercase();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in lowered.split(['/', '\\']) {
+        let segment = segment.split(';').next().unwrap_or_default().trim();
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    out
+}
+
+/// `%XX` escapes decoded (repeatedly, so `%252e` is `.` too); a malformed escape is kept.
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut text = bytes.to_vec();
+    // Each round that decodes something makes the text shorter, so this ends.
+    loop {
+        let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while let Some(&byte) = text.get(i) {
+            match (byte, hex(text.get(i + 1)), hex(text.get(i + 2))) {
+                (b'%', Some(hi), Some(lo)) => {
+                    out.push((hi * 16 + lo) as u8);
+                    i += 3;
+                }
+                _ => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        if out.len() == text.len() {
+            return out;
+        }
+        text = out;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_paths_are_inspected_on_post_only() {
+        assert_eq!(route(&Method::POST, "/v1/messages"), Route::Inspect(Endpoint::Messages));
+        assert_eq!(route(&Method::POST, "/v1/messages/count_tokens"), Route::Inspect(Endpoint::CountTokens));
+        assert_eq!(route(&Method::POST, "/v1/messages/batches"), Route::Inspect(Endpoint::MessageBatches));
+        assert_eq!(route(&Method::GET, "/v1/messages/batches"), Route::Forward);
+        assert_eq!(route(&Method::GET, "/v1/models"), Route::Forward);
+        assert_eq!(route(&Method::POST, "/v1/messages/batches/msgbatch_01/cancel"), Route::Forward);
+        assert_eq!(route(&Method::POST, "/v1/files"), Route::Forward);
+    }
+
+    #[test]
+    fn every_other_spelling_of_a_prompt_endpoint_is_refused() {
+        for path in [
+            "/v1/messages/",
+            "/v1//messages",
+            "/v1/./messages",
+            "/v1/x/../messages",
+            "/v1/Messages",
+            "/V1/messages",
+            "/v1/%6dessages",
+            "/v1/%2e/messages",
+            "/v1/%252e/messages",
+            "/v1/messages%2f",
+            "/v1/messages;x=1",
+            "/v1/messages%20",
+            "/v1\\messages",
+            "/v1/messages/count_tokens/",
+            "/v1/messages/./batches",
+        ] {
+            assert!(matches!(route(&Method::POST, path), Route::NonCanonical { .. }), "{path}");
+            // The method does not matter: the spelling is refused before anything else.
+            assert!(matches!(route(&Method::PUT, path), Route::NonCanonical { .. }), "{path}");
+        }
+        assert_eq!(route(&Method::POST, "/v1/x/../messages"), Route::NonCanonical { canonical: "/v1/messages" });
+    }
+
+    #[test]
+    fn malformed_escapes_are_kept_not_a_panic() {
+        assert_eq!(normalize("/v1/%zz/%4"), "/v1/%zz/%4");
+        assert_eq!(normalize("/v1/%e2%82%ac"), "/v1/€");
+        assert_eq!(normalize("/v1/%ff"), "/v1/\u{fffd}");
+        assert_eq!(route(&Method::POST, "/v1/%"), Route::Forward);
+    }
+}
