@@ -49,6 +49,8 @@ pub struct AuditRow {
     pub finding_role: Vec<String>,
     pub finding_message_index: Vec<i32>,
     pub finding_block_index: Vec<i32>,
+    /// Index in a batch's `requests` (`schemas/migrations/005_request_index.sql`).
+    pub finding_request_index: Vec<i32>,
     pub finding_redacted: Vec<String>,
     /// Findings beyond the event's bound (`schemas/migrations/004_omitted_counts.sql`).
     pub findings_omitted: u32,
@@ -59,6 +61,7 @@ pub struct AuditRow {
     pub ml_source: Vec<String>,
     pub ml_message_index: Vec<i32>,
     pub ml_block_index: Vec<i32>,
+    pub ml_request_index: Vec<i32>,
     pub ml_verdicts_omitted: u32,
     pub latency_total_ms: u64,
     pub upstream_ms: Option<u64>,
@@ -113,6 +116,7 @@ struct Segments {
     role: Vec<String>,
     message_index: Vec<i32>,
     block_index: Vec<i32>,
+    request_index: Vec<i32>,
 }
 
 fn segments<'a>(all: impl ExactSizeIterator<Item = &'a SegmentProvenance>) -> Segments {
@@ -121,12 +125,14 @@ fn segments<'a>(all: impl ExactSizeIterator<Item = &'a SegmentProvenance>) -> Se
         role: Vec::with_capacity(all.len()),
         message_index: Vec::with_capacity(all.len()),
         block_index: Vec::with_capacity(all.len()),
+        request_index: Vec::with_capacity(all.len()),
     };
     for seg in all {
         s.source.push(source_name(seg.source).to_owned());
         s.role.push(seg.role.clone().unwrap_or_default());
         s.message_index.push(index(seg.message_index));
         s.block_index.push(index(seg.block_index));
+        s.request_index.push(index(seg.request_index));
     }
     s
 }
@@ -169,6 +175,7 @@ impl AuditRow {
             finding_role: findings.role,
             finding_message_index: findings.message_index,
             finding_block_index: findings.block_index,
+            finding_request_index: findings.request_index,
             findings_omitted: e.findings_omitted,
             ml_label: e.ml_verdicts.iter().map(|v| v.label.clone()).collect(),
             ml_score: e.ml_verdicts.iter().map(|v| v.score).collect(),
@@ -177,6 +184,7 @@ impl AuditRow {
             ml_source: ml.source,
             ml_message_index: ml.message_index,
             ml_block_index: ml.block_index,
+            ml_request_index: ml.request_index,
             ml_verdicts_omitted: e.ml_verdicts_omitted,
             latency_total_ms: e.latency_total_ms,
             upstream_ms: e.upstream_ms,
@@ -219,6 +227,7 @@ mod tests {
         assert_eq!(row.finding_source, vec!["tool_result"]);
         assert_eq!(row.finding_message_index, vec![2]);
         assert_eq!(row.finding_block_index, vec![-1]);
+        assert_eq!(row.finding_request_index, vec![-1]);
         assert_eq!(row.model, "");
         assert_eq!(datetime_secs(-5), 0);
     }

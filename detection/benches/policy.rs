@@ -39,6 +39,7 @@ fn findings() -> Vec<Finding> {
             message_index: Some(3),
             block_index: Some(0),
             nested_index: None,
+            request_index: None,
         },
         span: 10..30,
         redacted: "[REDACTED 20 bytes]".into(),
@@ -72,6 +73,8 @@ fn input() -> PolicyInput {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect(),
         findings_omitted: 0,
+        batch_index: None,
+        custom_id: None,
     }
 }
 

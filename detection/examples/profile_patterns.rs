@@ -14,6 +14,7 @@ fn main() {
             message_index: None,
             block_index: None,
             nested_index: None,
+            request_index: None,
         },
         text: text.clone(),
     }];

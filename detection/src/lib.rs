@@ -165,10 +165,11 @@ pub use error::DetectionError;
 pub use finding::{Category, DetectorInfo, Finding, Transform};
 pub use normalize::normalize;
 pub use policy::{
-    Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, ML_INJECTION_ID, Policy, PolicyConfig,
-    PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict, spawn_rego_watcher,
+    Action, Decision, DetectorOverride, DetectorRule, EXTERNAL_DETECTORS, Level, MAX_BATCH_REQUESTS_NAMED,
+    ML_INJECTION_ID, Policy, PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict,
+    spawn_rego_watcher,
 };
-pub use request_body::{BodyError, InspectedBody, inspect_body};
+pub use request_body::{BatchRequest, BodyError, InspectedBatch, InspectedBody, inspect_batch_body, inspect_body};
 pub use scanner::{
     MAX_FINDINGS_PER_DETECTOR, MAX_REQUEST_FINDINGS_PER_GROUP, ScanReport, Scanner, profile_patterns, thread_cpu_time,
 };

@@ -1,4 +1,6 @@
-//! Reads a Messages API request body straight from its bytes into segments and facts.
+//! Reads a Messages API request body straight from its bytes into segments and facts
+//! ([`inspect_body`]); a Message Batches body is read as the Messages bodies of its
+//! requests ([`inspect_batch_body`]).
 //!
 //! This is what the gateway runs on every inspected request. It yields exactly what the
 //! earlier extraction over a parsed `serde_json::Value` yields (kept as the oracle in
@@ -61,6 +63,47 @@ pub fn inspect_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
         return Err(BodyError::NotObject);
     }
     Ok(body.into_inspected())
+}
+
+/// One request of a Message Batches body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchRequest {
+    /// Its `custom_id`, when that is a string.
+    pub custom_id: Option<String>,
+    /// The facts of its `params` (a Messages body).
+    pub facts: RequestFacts,
+}
+
+/// What inspection needs from a Message Batches body (`POST /v1/messages/batches`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InspectedBatch {
+    /// One entry per element of `requests`, in order (an element that is not an object,
+    /// or has no object `params`, has default facts and no segments).
+    pub requests: Vec<BatchRequest>,
+    /// Every request's segments, in body order; each origin's `request_index` says whose.
+    pub segments: Vec<Segment>,
+}
+
+/// Parses `bytes` as a Message Batches body, `{"requests":[{"custom_id","params"}]}`: each
+/// request's `params` is read as a Messages body ([`inspect_body`]), with the same rules
+/// (a duplicate `requests`, `custom_id` or `params` key is refused as ambiguous).
+pub fn inspect_batch_body(bytes: &[u8]) -> Result<InspectedBatch, BodyError> {
+    let Lenient(batch) = serde_json::from_slice::<Lenient<BatchBody<'_>>>(bytes)?;
+    if !batch.is_object {
+        return Err(BodyError::NotObject);
+    }
+    let mut inspected = InspectedBatch::default();
+    for (i, request) in batch.requests.and_then(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+        let custom_id = Text::as_str(&request.custom_id).map(str::to_owned);
+        let body = request.params.unwrap_or_default();
+        let InspectedBody { facts, segments } = body.into_inspected();
+        inspected.requests.push(BatchRequest { custom_id, facts });
+        inspected.segments.extend(segments.into_iter().map(|mut segment| {
+            segment.origin.request_index = Some(i);
+            segment
+        }));
+    }
+    Ok(inspected)
 }
 
 /// How a type is built from each JSON type; every type it does not expect yields
@@ -279,6 +322,42 @@ impl<'de> FromJson<'de> for Body<'de> {
             _ => Ok(false),
         })?;
         Ok(body)
+    }
+}
+
+/// A Message Batches body: only `requests`.
+#[derive(Default)]
+struct BatchBody<'de> {
+    is_object: bool,
+    requests: Option<List<BatchEntry<'de>>>,
+}
+
+impl<'de> FromJson<'de> for BatchBody<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut batch = BatchBody { is_object: true, ..BatchBody::default() };
+        read_object(map, |key, map| match key {
+            "requests" => read_once(map, &mut batch.requests, key),
+            _ => Ok(false),
+        })?;
+        Ok(batch)
+    }
+}
+
+#[derive(Default)]
+struct BatchEntry<'de> {
+    custom_id: Option<Text<'de>>,
+    params: Option<Body<'de>>,
+}
+
+impl<'de> FromJson<'de> for BatchEntry<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut entry = BatchEntry::default();
+        read_object(map, |key, map| match key {
+            "custom_id" => read_once(map, &mut entry.custom_id, key),
+            "params" => read_once(map, &mut entry.params, key),
+            _ => Ok(false),
+        })?;
+        Ok(entry)
     }
 }
 
@@ -521,7 +600,7 @@ fn block_text(block: Block<'_>) -> Option<Cow<'_, str>> {
 }
 
 fn base(source: SourceKind, role: Option<String>, message_index: Option<usize>) -> SegmentRef {
-    SegmentRef { source, role, message_index, block_index: None, nested_index: None }
+    SegmentRef { source, role, message_index, block_index: None, nested_index: None, request_index: None }
 }
 
 fn push(out: &mut Vec<Segment>, mut origin: SegmentRef, block: Option<usize>, text: Cow<'_, str>) {

@@ -54,6 +54,9 @@ pub struct SegmentRef {
     pub block_index: Option<usize>,
     /// Index of a nested block inside a `tool_result` / `document` / `search_result`.
     pub nested_index: Option<usize>,
+    /// Index into a Message Batches body's `requests` (the other indexes are then within
+    /// that request's `params`); `None` for a Messages body.
+    pub request_index: Option<usize>,
 }
 
 /// One piece of text to scan.
@@ -64,7 +67,7 @@ pub struct Segment {
 }
 
 /// Request-level facts the policy needs (read from the same parsed copy).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct RequestFacts {
     pub model: Option<String>,
     pub max_tokens: Option<u64>,

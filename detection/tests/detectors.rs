@@ -19,6 +19,7 @@ fn seg(kind: SourceKind, text: &str) -> Segment {
             message_index: Some(0),
             block_index: Some(0),
             nested_index: None,
+            request_index: None,
         },
         text: text.to_owned(),
     }

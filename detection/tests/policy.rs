@@ -29,6 +29,7 @@ fn finding(id: &'static str, category: Category, confidence: f32) -> Finding {
             message_index: Some(0),
             block_index: None,
             nested_index: None,
+            request_index: None,
         },
         span: 0..4,
         redacted: "[REDACTED 4 bytes]".into(),
@@ -270,4 +271,83 @@ fn policy_and_scanner_are_send_sync() {
     assert_send_sync::<Policy>();
     assert_send_sync::<PolicyHandle>();
     assert_send_sync::<portcullis_detection::Scanner>();
+}
+
+fn batch_request(custom_id: Option<&str>, model: &str) -> portcullis_detection::BatchRequest {
+    portcullis_detection::BatchRequest {
+        custom_id: custom_id.map(str::to_owned),
+        facts: portcullis_detection::RequestFacts { model: Some(model.into()), ..Default::default() },
+    }
+}
+
+fn in_request(mut f: Finding, request: usize) -> Finding {
+    f.segment.request_index = Some(request);
+    f
+}
+
+#[test]
+fn a_batch_is_judged_request_by_request_and_gets_the_strictest_decision() {
+    let c = PolicyConfig { rego: Some(SEED.into()), ..Default::default() };
+    let policy = Policy::compile(&c, Path::new(".")).unwrap();
+    let mut base = input("ignored: each request has its own model");
+    base.path = "/v1/messages/batches".into();
+    let requests = [
+        batch_request(Some("clean"), "claude-opus-4-5"),
+        batch_request(Some("leaks-pii"), "claude-opus-4-5"),
+        batch_request(None, "claude-opus-4-5"),
+    ];
+    let findings = [
+        in_request(finding("pii.email", Category::Pii, 0.8), 1),
+        in_request(finding("injection.fake_turn", Category::PromptInjection, 0.8), 2),
+    ];
+    let verdict = policy.evaluate_batch(&base, &requests, &findings).unwrap();
+    assert_eq!(verdict.decision, Decision::Block);
+    // Only the request that blocked is named; the alert of request 1 is not a block reason.
+    assert_eq!(verdict.reasons, ["requests[2]: injection.fake_turn"]);
+    assert_eq!(verdict.risk_categories, [Category::Pii, Category::PromptInjection]);
+    assert_eq!(verdict.acted_findings, [0, 1]);
+    // Without the injection the batch alerts, naming the request by its custom_id.
+    let verdict = policy.evaluate_batch(&base, &requests, &findings[..1]).unwrap();
+    assert_eq!(verdict.decision, Decision::Alert);
+    assert_eq!(verdict.reasons, [r#"requests[1] "leaks-pii": pii.email"#]);
+
+    // The seed rule sees each request's own model: one non-Claude request blocks the batch.
+    let mixed = [batch_request(Some("a"), "claude-3-5-haiku"), batch_request(Some("b"), "gpt-4o")];
+    let verdict = policy.evaluate_batch(&base, &mixed, &[]).unwrap();
+    assert_eq!(verdict.decision, Decision::Block);
+    assert_eq!(verdict.reasons, [r#"requests[1] "b": rego:behavry.authz.deny"#]);
+    assert_eq!(policy.evaluate_batch(&base, &mixed[..1], &[]).unwrap().decision, Decision::Allow);
+    assert_eq!(policy.evaluate_batch(&base, &[], &[]).unwrap().decision, Decision::Allow);
+
+    // Many blocking requests: 16 are named, the rest counted.
+    let many: Vec<_> = (0..40).map(|_| batch_request(None, "gpt-4o")).collect();
+    let verdict = policy.evaluate_batch(&base, &many, &[]).unwrap();
+    assert_eq!(verdict.reasons.len(), portcullis_detection::MAX_BATCH_REQUESTS_NAMED + 1);
+    assert_eq!(verdict.reasons.last().unwrap(), "and 24 more requests");
+}
+
+#[test]
+fn a_batch_request_s_input_carries_its_index_and_custom_id() {
+    let c = PolicyConfig {
+        rego: Some(
+            r#"package batches
+deny contains msg if {
+  input.batch_index == 1
+  input.custom_id == "second"
+  input.path == "/v1/messages/batches"
+  msg := sprintf("request %d refused", [input.batch_index])
+}
+"#
+            .into(),
+        ),
+        ..Default::default()
+    };
+    let policy = Policy::compile(&c, Path::new(".")).unwrap();
+    let mut base = input("x");
+    base.path = "/v1/messages/batches".into();
+    let requests = [batch_request(Some("first"), "m"), batch_request(Some("second"), "m")];
+    let verdict = policy.evaluate_batch(&base, &requests, &[]).unwrap();
+    assert_eq!(verdict.reasons, [r#"requests[1] "second": rego:batches.deny: request 1 refused"#]);
+    // A Messages call has neither field.
+    assert_eq!(policy.evaluate(&base, &[]).unwrap().decision, Decision::Allow);
 }

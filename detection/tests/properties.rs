@@ -55,7 +55,14 @@ fn tricky() -> impl Strategy<Value = String> {
 
 fn seg(kind: SourceKind, text: String) -> Segment {
     Segment {
-        origin: SegmentRef { source: kind, role: None, message_index: None, block_index: None, nested_index: None },
+        origin: SegmentRef {
+            source: kind,
+            role: None,
+            message_index: None,
+            block_index: None,
+            nested_index: None,
+            request_index: None,
+        },
         text,
     }
 }

@@ -20,6 +20,7 @@ fn segment(i: usize, source: SourceKind, text: &str) -> Segment {
             message_index: Some(i),
             block_index: Some(0),
             nested_index: None,
+            request_index: None,
         },
         text: text.into(),
     }

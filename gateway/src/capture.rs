@@ -80,8 +80,9 @@ pub fn capture(
     for f in findings.iter().filter(|f| matches!(f.category, Category::Pii | Category::Secret)) {
         by_segment.entry(&f.segment).or_default().push(f);
     }
-    // Segments come in body order; consecutive segments of one message form its blocks.
-    let mut current_message: Option<usize> = None;
+    // Segments come in body order; consecutive segments of one message (of one request,
+    // in a batch) form its blocks.
+    let mut current_message: Option<(Option<usize>, usize)> = None;
     for (index, segment) in segments.iter().enumerate() {
         if budget <= BLOCK_OVERHEAD {
             conversation.truncated = true;
@@ -102,13 +103,18 @@ pub fn capture(
             conversation.truncated = true;
         }
         budget -= text.len();
-        match segment.origin.message_index {
-            None => conversation.system.push(text),
-            Some(index) => {
-                if current_message != Some(index) {
-                    let role = segment.origin.role.clone().unwrap_or_default();
-                    conversation.messages.push(CapturedMessage { role, blocks: Vec::new() });
-                    current_message = Some(index);
+        let request = segment.origin.request_index;
+        match (request, segment.origin.message_index) {
+            (None, None) => conversation.system.push(text),
+            (_, message) => {
+                // A batch request's top-level system prompt is a message of its own, so
+                // it stays with its request; usize::MAX keys it apart from its messages.
+                let key = (request, message.unwrap_or(usize::MAX));
+                if current_message != Some(key) {
+                    let role = segment.origin.role.clone().unwrap_or_else(|| "system".to_owned());
+                    let request_index = request.and_then(|r| u32::try_from(r).ok());
+                    conversation.messages.push(CapturedMessage { role, blocks: Vec::new(), request_index });
+                    current_message = Some(key);
                 }
                 if let Some(message) = conversation.messages.last_mut() {
                     message.blocks.push(CapturedBlock { kind: kind_of(segment.origin.source), text, name: None });
@@ -150,6 +156,31 @@ mod tests {
         assert_eq!(roles, ["user", "assistant", "user"]);
         assert_eq!(captured.messages[1].blocks.len(), 2);
         assert_eq!(captured.messages[2].blocks[0].kind, CapturedBlockKind::ToolResult);
+    }
+
+    #[test]
+    fn a_batch_keeps_each_request_s_messages_apart() {
+        let request = |system: &str, text: &str| serde_json::json!({"system": system, "messages": [{"role": "user", "content": text}]});
+        let batch = serde_json::json!({"requests": [
+            {"custom_id": "a", "params": request("first system", "mail jane.doe@example.org")},
+            {"custom_id": "b", "params": request("second system", "hello")}
+        ]});
+        let batch = portcullis_detection::inspect_batch_body(&serde_json::to_vec(&batch).unwrap()).unwrap();
+        let findings = Scanner::new().unwrap().scan_uncached(&batch.segments);
+        let facts = crate::inspect::batch_facts(&batch.requests);
+        let captured = capture(&facts, &batch.segments, &findings, &[]);
+        assert!(captured.system.is_empty());
+        let messages: Vec<(&str, Option<u32>, &str)> =
+            captured.messages.iter().map(|m| (m.role.as_str(), m.request_index, m.blocks[0].text.as_str())).collect();
+        assert_eq!(
+            messages,
+            [
+                ("system", Some(0), "first system"),
+                ("user", Some(0), "mail [REDACTED 20 bytes]"),
+                ("system", Some(1), "second system"),
+                ("user", Some(1), "hello")
+            ]
+        );
     }
 
     #[test]

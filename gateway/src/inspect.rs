@@ -12,25 +12,30 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
-    BodyError, Decision, Finding, InspectedBody, PolicyInput, RequestFacts, Scanner, Segment, SourceKind, Verdict,
-    inspect_body,
+    BatchRequest, BodyError, Decision, Finding, InspectedBatch, InspectedBody, PolicyInput, RequestFacts, Scanner,
+    Segment, SourceKind, Verdict, inspect_batch_body, inspect_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
 use crate::auth::Identity;
 use crate::error::GatewayError;
 use crate::policies::ProjectPolicies;
+use crate::proxy::endpoint::Endpoint;
 
 /// A request's body, read and scanned by the signature catalogue; the policy has not
 /// judged it yet (ML findings may still join the signature findings).
 pub struct Scanned {
+    /// The body's facts; for a batch, a summary of its requests' ([`batch_facts`]).
     pub facts: RequestFacts,
     pub segments: Vec<Segment>,
     pub findings: Vec<Finding>,
     /// Indices of the segments whose findings the scan's per-request bound cut short
     /// ([`portcullis_detection::ScanReport`]); content capture withholds their text.
     pub incomplete_segments: Vec<usize>,
+    /// The policy input; for a batch, what its requests' inputs share.
     pub input: PolicyInput,
+    /// A Message Batches body's requests, each judged on its own ([`judge`]).
+    pub batch: Option<Vec<BatchRequest>>,
 }
 
 /// Headers the policy may see: everything but credentials and cookies.
@@ -54,14 +59,25 @@ pub struct InspectRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Reads the body's facts and segments (from the bytes, no `Value` tree) and scans them.
-pub fn scan(scanner: &Scanner, request: InspectRequest<'_>) -> Result<Scanned, GatewayError> {
-    let InspectedBody { facts, segments } = inspect_body(request.body).map_err(|e| {
+/// Reads the body's facts and segments as `endpoint`'s (from the bytes, no `Value` tree)
+/// and scans them.
+pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) -> Result<Scanned, GatewayError> {
+    let unreadable = |e: BodyError| {
         GatewayError::BadRequest(match e {
             BodyError::NotObject => e.to_string(),
             _ => format!("{e}; it cannot be inspected"),
         })
-    })?;
+    };
+    let (facts, segments, batch) = match endpoint {
+        Endpoint::Messages | Endpoint::CountTokens => {
+            let InspectedBody { facts, segments } = inspect_body(request.body).map_err(unreadable)?;
+            (facts, segments, None)
+        }
+        Endpoint::MessageBatches => {
+            let InspectedBatch { requests, segments } = inspect_batch_body(request.body).map_err(unreadable)?;
+            (batch_facts(&requests), segments, Some(requests))
+        }
+    };
     let report = scanner.scan_report(&request.identity.tenant, &segments);
     let mut input = PolicyInput::from_facts(&facts);
     input.findings_omitted = report.omitted;
@@ -71,22 +87,55 @@ pub fn scan(scanner: &Scanner, request: InspectRequest<'_>) -> Result<Scanned, G
     input.method = request.method.to_string();
     input.session_id = request.session_id;
     input.headers = policy_headers(request.headers, request.gateway_key_headers);
-    Ok(Scanned { facts, segments, findings: report.findings, incomplete_segments: report.incomplete_segments, input })
+    Ok(Scanned {
+        facts,
+        segments,
+        findings: report.findings,
+        incomplete_segments: report.incomplete_segments,
+        input,
+        batch,
+    })
 }
 
-/// The project's policy (template, overrides, Rego) on `findings`.
+/// What a batch's audit event and shared policy input say of its requests: their model
+/// when they all name the same one, whether any has a system prompt, the largest
+/// `max_tokens` and tool count, and their tool names (each once). A batch never streams.
+pub fn batch_facts(requests: &[BatchRequest]) -> RequestFacts {
+    let first_model = requests.first().and_then(|r| r.facts.model.as_ref());
+    let mut facts = RequestFacts {
+        model: first_model.filter(|m| requests.iter().all(|r| r.facts.model.as_ref() == Some(*m))).cloned(),
+        has_system_prompt: requests.iter().any(|r| r.facts.has_system_prompt),
+        max_tokens: requests.iter().filter_map(|r| r.facts.max_tokens).max(),
+        stream: false,
+        tool_names: Vec::new(),
+        tool_count: requests.iter().map(|r| r.facts.tool_count).max().unwrap_or(0),
+    };
+    let mut seen = std::collections::HashSet::new();
+    for name in requests.iter().flat_map(|r| &r.facts.tool_names) {
+        if seen.insert(name.as_str()) {
+            facts.tool_names.push(name.clone());
+        }
+    }
+    facts
+}
+
+/// The project's policy (template, overrides, Rego) on `findings`; a batch's requests
+/// are judged one by one ([`portcullis_detection::Policy::evaluate_batch`]).
 pub fn judge(
     policies: &ProjectPolicies,
     project: &str,
     input: &PolicyInput,
+    batch: Option<&[BatchRequest]>,
     findings: &[Finding],
 ) -> Result<Verdict, GatewayError> {
     let policy =
         policies.get(project).ok_or_else(|| GatewayError::Internal(format!("no policy for project {project}")))?;
-    policy
-        .current()
-        .evaluate(input, findings)
-        .map_err(|e| GatewayError::Internal(format!("policy evaluation failed: {e}")))
+    let policy = policy.current();
+    match batch {
+        None => policy.evaluate(input, findings),
+        Some(requests) => policy.evaluate_batch(input, requests, findings),
+    }
+    .map_err(|e| GatewayError::Internal(format!("policy evaluation failed: {e}")))
 }
 
 /// `X-Risk-*` headers for a response.
@@ -117,6 +166,7 @@ pub fn provenance(origin: &portcullis_detection::SegmentRef) -> SegmentProvenanc
         role: origin.role.clone(),
         message_index: index(origin.message_index),
         block_index: index(origin.block_index),
+        request_index: index(origin.request_index),
     }
 }
 

@@ -285,6 +285,7 @@ async fn oversized_events_neither_fail_nor_block_the_spool() {
                 role: Some("user".into()),
                 message_index: Some(i),
                 block_index: None,
+                request_index: None,
             },
             redacted: "a…@[REDACTED]".into(),
         })

@@ -6,6 +6,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::batches::create_batch;
 use crate::errors::ApiError;
 use crate::messages::{count_tokens, create_message};
 use crate::models::{get_model, list_models};
@@ -18,6 +19,7 @@ pub fn router(state: MockState) -> Router {
     Router::new()
         .route("/v1/messages", post(create_message))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/messages/batches", post(create_batch))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .fallback(not_found)

@@ -27,6 +27,10 @@ pub struct CapturedConversation {
 pub struct CapturedMessage {
     pub role: String,
     pub blocks: Vec<CapturedBlock>,
+    /// For a Message Batches body: the index in `requests` of the request this message
+    /// belongs to (a request's `system` prompt is then a message of role `system`).
+    /// `None` for a Messages call (schema version 3).
+    pub request_index: Option<u32>,
 }
 
 /// Kind of a content block.

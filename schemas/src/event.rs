@@ -40,7 +40,8 @@ use crate::content::CapturedConversation;
 
 /// Version of the [`SecurityEvent`] layout written by this crate.
 /// 2: `findings_omitted`, `ml_verdicts_omitted`.
-pub const SCHEMA_VERSION: u16 = 2;
+/// 3: [`SegmentProvenance::request_index`] (requests of a Message Batches body).
+pub const SCHEMA_VERSION: u16 = 3;
 
 /// Most findings one event carries (see [`SecurityEvent::bound_lists`]).
 pub const MAX_EVENT_FINDINGS: usize = 256;
@@ -136,6 +137,11 @@ pub struct SegmentProvenance {
     pub message_index: Option<u32>,
     /// Index of the content block within that message.
     pub block_index: Option<u32>,
+    /// For a Message Batches body (`POST /v1/messages/batches`): the index in its
+    /// `requests` of the request the segment is in (`message_index` and `block_index`
+    /// are then within that request). `None` for a Messages call, and in events of
+    /// schema versions before 3.
+    pub request_index: Option<u32>,
 }
 
 /// One signature-detector finding, already redacted.

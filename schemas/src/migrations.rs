@@ -78,11 +78,12 @@ pub fn migrations() -> &'static [Migration] {
     &MIGRATIONS
 }
 
-static MIGRATIONS: [Migration; 4] = [
+static MIGRATIONS: [Migration; 5] = [
     Migration { version: 1, name: "audit_events", sql: include_str!("../migrations/001_audit_events.sql") },
     Migration { version: 2, name: "usage_daily", sql: include_str!("../migrations/002_usage_daily.sql") },
     Migration { version: 3, name: "usage_sessions", sql: include_str!("../migrations/003_usage_sessions.sql") },
     Migration { version: 4, name: "omitted_counts", sql: include_str!("../migrations/004_omitted_counts.sql") },
+    Migration { version: 5, name: "request_index", sql: include_str!("../migrations/005_request_index.sql") },
 ];
 
 #[cfg(test)]

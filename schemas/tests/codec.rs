@@ -32,6 +32,7 @@ fn full_event() -> SecurityEvent {
         role: Some("user".into()),
         message_index: Some(3),
         block_index: Some(1),
+        request_index: Some(2),
     };
     e.findings = vec![EventFinding {
         detector_id: "secret.aws".into(),
@@ -62,6 +63,7 @@ fn full_event() -> SecurityEvent {
                 text: "{}".into(),
                 name: Some("bash".into()),
             }],
+            request_index: Some(1),
         }],
         tools: vec!["bash".into()],
         response: vec![],
@@ -149,6 +151,7 @@ fn finding(id: &str, confidence: f32, message_index: u32) -> EventFinding {
             role: Some("user".into()),
             message_index: Some(message_index),
             block_index: None,
+            request_index: None,
         },
         redacted: "[REDACTED 5 bytes]".into(),
     }

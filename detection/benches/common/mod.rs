@@ -112,6 +112,7 @@ pub fn segment(text: String) -> Vec<Segment> {
             message_index: Some(1),
             block_index: Some(0),
             nested_index: Some(0),
+            request_index: None,
         },
         text,
     }]

@@ -43,6 +43,13 @@ pub struct PolicyInput {
     /// Findings the scan left out of `findings` ([`crate::ScanReport::omitted`]): a rule
     /// that counts findings adds this.
     pub findings_omitted: u32,
+    /// For one request of a Message Batches body (each is judged on its own): its index
+    /// in `requests`; absent for a Messages call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_index: Option<usize>,
+    /// That request's `custom_id`, when it has a string one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_id: Option<String>,
 }
 
 impl PolicyInput {
@@ -118,6 +125,12 @@ impl PolicyInput {
             self.headers.iter().map(|(k, v)| (RegoValue::from(k.as_str()), RegoValue::from(v.as_str()))).collect();
         put("headers", RegoValue::from(headers));
         put("findings_omitted", RegoValue::from(u64::from(self.findings_omitted)));
+        if let Some(batch_index) = self.batch_index {
+            put("batch_index", RegoValue::from(batch_index));
+        }
+        if let Some(custom_id) = &self.custom_id {
+            put("custom_id", RegoValue::from(custom_id.as_str()));
+        }
         put("mcp_server", RegoValue::from(MCP_SERVER));
         put("tool_name", RegoValue::from(TOOL_NAME));
         put("findings", RegoValue::from(findings.iter().map(finding_to_rego).collect::<Vec<_>>()));
@@ -162,6 +175,7 @@ mod tests {
                 message_index: index,
                 block_index: Some(2),
                 nested_index: None,
+                request_index: None,
             },
             span: 0..5,
             redacted: "eyJ…[REDACTED]".into(),
@@ -184,6 +198,8 @@ mod tests {
             session_id: Some("s-1".into()),
             headers: [("x-app".to_owned(), "cli".to_owned())].into_iter().collect(),
             findings_omitted: 7,
+            batch_index: Some(2),
+            custom_id: Some("req-2".into()),
         };
         for input in [full, PolicyInput::default()] {
             for f in [&findings[..], &[]] {

@@ -1,6 +1,7 @@
 //! The per-project policy: template, per-detector overrides, custom Rego rules, and the
 //! decision for a request.
 
+mod batch;
 mod config;
 mod input;
 mod rego;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use batch::MAX_BATCH_REQUESTS_NAMED;
 pub use config::{Action, DetectorOverride, DetectorRule, Level, PolicyConfig, Template};
 pub use input::PolicyInput;
 pub use reload::{PolicyHandle, RegoWatcher, spawn_rego_watcher};

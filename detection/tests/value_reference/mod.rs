@@ -137,7 +137,7 @@ fn block_text(block: &Value) -> Option<&str> {
 }
 
 fn base(source: SourceKind, role: Option<String>, message_index: Option<usize>) -> SegmentRef {
-    SegmentRef { source, role, message_index, block_index: None, nested_index: None }
+    SegmentRef { source, role, message_index, block_index: None, nested_index: None, request_index: None }
 }
 
 fn push(out: &mut Vec<Segment>, mut origin: SegmentRef, block: Option<usize>, text: &str) {

@@ -112,7 +112,7 @@ pub async fn detail(
 fn findings_of(row: &Value) -> Vec<Value> {
     let column = |name: &str| row[name].as_array().cloned().unwrap_or_default();
     let detector = column("finding_detector_id");
-    let (category, confidence, source, role, message, block, redacted) = (
+    let (category, confidence, source, role, message, block, redacted, request) = (
         column("finding_category"),
         column("finding_confidence"),
         column("finding_source"),
@@ -120,6 +120,7 @@ fn findings_of(row: &Value) -> Vec<Value> {
         column("finding_message_index"),
         column("finding_block_index"),
         column("finding_redacted"),
+        column("finding_request_index"),
     );
     let at = |values: &[Value], i: usize| values.get(i).cloned().unwrap_or(Value::Null);
     (0..detector.len())
@@ -127,7 +128,7 @@ fn findings_of(row: &Value) -> Vec<Value> {
             json!({
                 "detector": at(&detector, i), "category": at(&category, i), "confidence": at(&confidence, i),
                 "source": at(&source, i), "role": at(&role, i), "message_index": at(&message, i),
-                "block_index": at(&block, i), "redacted": at(&redacted, i),
+                "block_index": at(&block, i), "redacted": at(&redacted, i), "request_index": request_index(&request, i),
             })
         })
         .collect()
@@ -135,12 +136,13 @@ fn findings_of(row: &Value) -> Vec<Value> {
 
 fn verdicts_of(row: &Value) -> Vec<Value> {
     let column = |name: &str| row[name].as_array().cloned().unwrap_or_default();
-    let (label, score, model, source, message) = (
+    let (label, score, model, source, message, request) = (
         column("ml_label"),
         column("ml_score"),
         column("ml_model_id"),
         column("ml_source"),
         column("ml_message_index"),
+        column("ml_request_index"),
     );
     let at = |values: &[Value], i: usize| values.get(i).cloned().unwrap_or(Value::Null);
     (0..label.len())
@@ -148,7 +150,14 @@ fn verdicts_of(row: &Value) -> Vec<Value> {
             json!({
                 "label": at(&label, i), "score": at(&score, i), "model": at(&model, i),
                 "source": at(&source, i), "message_index": at(&message, i),
+                "request_index": request_index(&request, i),
             })
         })
         .collect()
+}
+
+/// A finding's or verdict's index in a batch's `requests`: -1 for a Messages call, and
+/// for rows written before the column existed (their array is empty).
+fn request_index(values: &[Value], i: usize) -> Value {
+    values.get(i).cloned().unwrap_or(Value::from(-1))
 }

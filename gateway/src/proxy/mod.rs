@@ -34,7 +34,7 @@ use crate::ml::{self, MlMode, OnFailure};
 use crate::record::RequestRecord;
 use crate::state::AppState;
 use crate::upstream::LaneGuard;
-use endpoint::{Endpoint, Route};
+use endpoint::Route;
 use observer::AuditObserver;
 use relay::RelayStream;
 
@@ -121,14 +121,14 @@ async fn admit(
     }
     let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
     record.set_bytes_in(body.len());
-    // Batches are forwarded as before until they are inspected entry by entry.
-    if !matches!(route, Route::Inspect(Endpoint::Messages | Endpoint::CountTokens)) {
+    let Route::Inspect(endpoint) = route else {
         return Ok((upstream_auth, body));
-    }
+    };
     let event_id = record.event_id();
     let detecting = std::time::Instant::now();
     let scanned = inspect::scan(
         &state.scanner,
+        endpoint,
         InspectRequest {
             identity: &identity,
             method: &parts.method,
@@ -150,7 +150,8 @@ async fn admit(
 
     let policies = state.policies();
     let mut findings = scanned.findings;
-    let mut verdict = inspect::judge(&policies, &identity.project, &scanned.input, &findings)?;
+    let mut verdict =
+        inspect::judge(&policies, &identity.project, &scanned.input, scanned.batch.as_deref(), &findings)?;
     let project = config.projects.get(&identity.project);
     let ml_cfg = project.map(|p| &p.ml).filter(|ml| ml.mode != MlMode::Off);
     let mut ml_fallback = None;
@@ -166,7 +167,13 @@ async fn admit(
                 record.event_mut().ml_verdicts = ml::verdicts::event_verdicts(&found, ml_cfg);
                 if !ml_findings.is_empty() {
                     findings.extend(ml_findings);
-                    verdict = inspect::judge(&policies, &identity.project, &scanned.input, &findings)?;
+                    verdict = inspect::judge(
+                        &policies,
+                        &identity.project,
+                        &scanned.input,
+                        scanned.batch.as_deref(),
+                        &findings,
+                    )?;
                 }
             }
             Err(error) => {

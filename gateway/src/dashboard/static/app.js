@@ -251,7 +251,7 @@
       const t = el('table', {}, el('thead', {}, el('tr', {}, ...['Detector', 'Category', 'Confidence', 'Where', 'Redacted match'].map((h) => el('th', { scope: 'col' }, h)))));
       t.append(el('tbody', {}, ...d.findings.map((f) => el('tr', {},
         el('td', { class: 'mono' }, f.detector), el('td', {}, f.category), el('td', { class: 'num' }, Number(f.confidence).toFixed(2)),
-        el('td', {}, `${f.source}${f.role ? ` (${f.role})` : ''}${f.message_index >= 0 ? `, message ${f.message_index}` : ''}`),
+        el('td', {}, `${f.request_index >= 0 ? `batch request ${f.request_index}: ` : ''}${f.source}${f.role ? ` (${f.role})` : ''}${f.message_index >= 0 ? `, message ${f.message_index}` : ''}`),
         el('td', { class: 'mono' }, f.redacted)))));
       out.push(t);
     } else out.push(el('p', { class: 'empty' }, 'No findings.'));
@@ -269,7 +269,15 @@
   function renderConversation(c) {
     const div = el('div', { class: 'conversation', id: 'conversation' });
     if (c.system && c.system.length) div.append(el('article', { class: 'system' }, el('h4', {}, 'System'), ...c.system.map((t) => el('pre', {}, t))));
-    (c.messages || []).forEach((m, i) => div.append(el('article', { class: m.role }, el('h4', {}, `${i}. ${m.role}`), ...(m.blocks || []).map(block))));
+    // A batch's messages carry their request's index: a heading opens each request.
+    let request = null;
+    (c.messages || []).forEach((m, i) => {
+      if (m.request_index != null && m.request_index !== request) {
+        request = m.request_index;
+        div.append(el('h4', { class: 'batch-request' }, `Batch request ${request}`));
+      }
+      div.append(el('article', { class: m.role }, el('h4', {}, `${i}. ${m.role}`), ...(m.blocks || []).map(block)));
+    });
     if (c.response && c.response.length) div.append(el('article', { class: 'assistant' }, el('h4', {}, 'Response'), ...c.response.map(block)));
     if (c.tools && c.tools.length) div.append(el('p', {}, 'Tools offered: ', tags(c.tools)));
     if (c.truncated) div.append(el('p', { class: 'empty' }, 'Capture truncated at the configured size limit.'));
