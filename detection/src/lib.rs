@@ -169,7 +169,9 @@ pub use policy::{
     ML_INJECTION_ID, Policy, PolicyConfig, PolicyHandle, PolicyInput, RegoWatcher, Template, Verdict,
     spawn_rego_watcher,
 };
-pub use request_body::{BatchRequest, BodyError, InspectedBatch, InspectedBody, inspect_batch_body, inspect_body};
+pub use request_body::{
+    BatchRequest, BodyError, InspectedBatch, InspectedBody, inspect_batch_body, inspect_body, inspect_completion_body,
+};
 pub use scanner::{
     MAX_FINDINGS_PER_DETECTOR, MAX_REQUEST_FINDINGS_PER_GROUP, ScanReport, Scanner, profile_patterns, thread_cpu_time,
 };

@@ -1,6 +1,7 @@
 //! Reads a Messages API request body straight from its bytes into segments and facts
 //! ([`inspect_body`]); a Message Batches body is read as the Messages bodies of its
-//! requests ([`inspect_batch_body`]).
+//! requests ([`inspect_batch_body`]), a legacy Text Completions body as the turns of its
+//! prompt ([`inspect_completion_body`]).
 //!
 //! This is what the gateway runs on every inspected request. It yields exactly what the
 //! earlier extraction over a parsed `serde_json::Value` yields (kept as the oracle in
@@ -104,6 +105,61 @@ pub fn inspect_batch_body(bytes: &[u8]) -> Result<InspectedBatch, BodyError> {
         }));
     }
     Ok(inspected)
+}
+
+/// Parses `bytes` as a legacy Text Completions body (`POST /v1/complete`): `prompt` is
+/// cut into turns at its `\n\nHuman:` and `\n\nAssistant:` markers (text before the first
+/// marker is the system prompt), so each turn is scanned as user or assistant text and the
+/// markers themselves are not taken for fake turns; `max_tokens_to_sample` is `max_tokens`.
+pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
+    let Lenient(body) = serde_json::from_slice::<Lenient<CompletionBody<'_>>>(bytes)?;
+    if !body.is_object {
+        return Err(BodyError::NotObject);
+    }
+    let prompt = Text::as_str(&body.prompt).unwrap_or_default();
+    let mut segments = Vec::new();
+    let mut has_system_prompt = false;
+    for (turn, (role, text)) in completion_turns(prompt).into_iter().enumerate() {
+        let (kind, role, index) = match role {
+            None => (SourceKind::System, None, None),
+            Some(role) => {
+                let kind = if role == "user" { SourceKind::UserText } else { SourceKind::AssistantText };
+                // Turn 0 is the text before the first marker.
+                (kind, Some(role.to_owned()), Some(turn.saturating_sub(1)))
+            }
+        };
+        has_system_prompt |= kind == SourceKind::System && !text.is_empty();
+        push(&mut segments, base(kind, role, index), None, Cow::Borrowed(text));
+    }
+    let facts = RequestFacts {
+        model: Text::as_str(&body.model).map(str::to_owned),
+        max_tokens: body.max_tokens_to_sample.and_then(|c| c.0),
+        stream: body.stream.and_then(|f| f.0).unwrap_or(false),
+        has_system_prompt,
+        tool_names: Vec::new(),
+        tool_count: 0,
+    };
+    Ok(InspectedBody { facts, segments })
+}
+
+/// A completion prompt's turns: `(None, text before the first marker)`, then
+/// `(Some("user" | "assistant"), text)` for each `\n\nHuman:` / `\n\nAssistant:` turn.
+fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
+    const MARKERS: [(&str, &str); 2] = [("\n\nHuman:", "user"), ("\n\nAssistant:", "assistant")];
+    let next_marker = |from: usize| {
+        MARKERS
+            .iter()
+            .filter_map(|(marker, role)| prompt[from..].find(marker).map(|at| (from + at, marker.len(), *role)))
+            .min_by_key(|(at, _, _)| *at)
+    };
+    let mut turns = Vec::new();
+    let (mut role, mut start) = (None, 0);
+    while let Some((at, len, next_role)) = next_marker(start) {
+        turns.push((role, &prompt[start..at]));
+        (role, start) = (Some(next_role), at + len);
+    }
+    turns.push((role, &prompt[start..]));
+    turns
 }
 
 /// How a type is built from each JSON type; every type it does not expect yields
@@ -319,6 +375,30 @@ impl<'de> FromJson<'de> for Body<'de> {
             "max_tokens" => read_once(map, &mut body.max_tokens, key),
             "stream" => read_once(map, &mut body.stream, key),
             "tools" => read_once(map, &mut body.tools, key),
+            _ => Ok(false),
+        })?;
+        Ok(body)
+    }
+}
+
+/// A Text Completions body: only the fields inspection reads.
+#[derive(Default)]
+struct CompletionBody<'de> {
+    is_object: bool,
+    prompt: Option<Text<'de>>,
+    model: Option<Text<'de>>,
+    max_tokens_to_sample: Option<Count>,
+    stream: Option<Flag>,
+}
+
+impl<'de> FromJson<'de> for CompletionBody<'de> {
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut body = CompletionBody { is_object: true, ..CompletionBody::default() };
+        read_object(map, |key, map| match key {
+            "prompt" => read_once(map, &mut body.prompt, key),
+            "model" => read_once(map, &mut body.model, key),
+            "max_tokens_to_sample" => read_once(map, &mut body.max_tokens_to_sample, key),
+            "stream" => read_once(map, &mut body.stream, key),
             _ => Ok(false),
         })?;
         Ok(body)

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
     BatchRequest, BodyError, Decision, Finding, InspectedBatch, InspectedBody, PolicyInput, RequestFacts, Scanner,
-    Segment, SourceKind, Verdict, inspect_batch_body, inspect_body,
+    Segment, SourceKind, Verdict, inspect_batch_body, inspect_body, inspect_completion_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
@@ -71,6 +71,10 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
     let (facts, segments, batch) = match endpoint {
         Endpoint::Messages | Endpoint::CountTokens => {
             let InspectedBody { facts, segments } = inspect_body(request.body).map_err(unreadable)?;
+            (facts, segments, None)
+        }
+        Endpoint::Complete => {
+            let InspectedBody { facts, segments } = inspect_completion_body(request.body).map_err(unreadable)?;
             (facts, segments, None)
         }
         Endpoint::MessageBatches => {

@@ -1,8 +1,8 @@
 //! Which API endpoint a request path names, and so whether its body is inspected.
 //!
 //! The endpoints that carry prompts are inspected: `POST /v1/messages`,
-//! `/v1/messages/count_tokens` and `/v1/messages/batches` (every request of a batch).
-//! Every other path is forwarded as it is.
+//! `/v1/messages/count_tokens`, `/v1/messages/batches` (every request of a batch) and the
+//! legacy Text Completions `/v1/complete`. Every other path is forwarded as it is.
 //!
 //! Why a spelling check: the gateway decides on the path it receives, the upstream on the
 //! path it ends up with, and the two can differ. The URL parser that builds the upstream
@@ -26,14 +26,18 @@ pub enum Endpoint {
     CountTokens,
     /// `POST /v1/messages/batches`: `{"requests":[{"custom_id","params":<Messages body>}]}`.
     MessageBatches,
+    /// `POST /v1/complete`, the legacy Text Completions API: a `prompt` string of
+    /// `\n\nHuman:` / `\n\nAssistant:` turns.
+    Complete,
 }
 
 impl Endpoint {
     /// Canonical paths, as the API documents them.
-    const ALL: [(&'static str, Endpoint); 3] = [
+    const ALL: [(&'static str, Endpoint); 4] = [
         ("/v1/messages", Endpoint::Messages),
         ("/v1/messages/count_tokens", Endpoint::CountTokens),
         ("/v1/messages/batches", Endpoint::MessageBatches),
+        ("/v1/complete", Endpoint::Complete),
     ];
 }
 
@@ -125,6 +129,7 @@ mod tests {
         assert_eq!(route(&Method::POST, "/v1/messages"), Route::Inspect(Endpoint::Messages));
         assert_eq!(route(&Method::POST, "/v1/messages/count_tokens"), Route::Inspect(Endpoint::CountTokens));
         assert_eq!(route(&Method::POST, "/v1/messages/batches"), Route::Inspect(Endpoint::MessageBatches));
+        assert_eq!(route(&Method::POST, "/v1/complete"), Route::Inspect(Endpoint::Complete));
         assert_eq!(route(&Method::GET, "/v1/messages/batches"), Route::Forward);
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Forward);
         assert_eq!(route(&Method::POST, "/v1/messages/batches/msgbatch_01/cancel"), Route::Forward);
@@ -149,6 +154,8 @@ mod tests {
             "/v1\\messages",
             "/v1/messages/count_tokens/",
             "/v1/messages/./batches",
+            "/v1/complete/",
+            "/v1/Complete",
         ] {
             assert!(matches!(route(&Method::POST, path), Route::NonCanonical { .. }), "{path}");
             // The method does not matter: the spelling is refused before anything else.
