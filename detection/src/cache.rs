@@ -7,7 +7,7 @@
 //! Agent clients resend the whole conversation every turn. The cache remembers, per tenant,
 //! the findings of each segment it has scanned, keyed by a keyed 64-bit hash of
 //! (tenant, source kind, text) ([`crate::keyed_hash`]: NH over 1 KiB blocks, folded by
-//! SipHash). Normalization is deterministic, so equal text means equal normalized text:
+//! SipHash-2-4). Normalization is deterministic, so equal text means equal normalized text:
 //! hashing the raw text is equivalent to hashing the normalized text and avoids
 //! normalizing cached segments at all. The hash key is random per cache, so a tenant
 //! cannot craft collisions; the tenant is part of the key, so tenants never share
@@ -177,18 +177,26 @@ impl<V: CacheWeight> SegmentCache<V> {
     }
 
     pub fn get(&self, key: u64) -> Option<V> {
+        self.get_with(key, V::clone)
+    }
+
+    /// `read` applied to the entry of `key`, under the shard's lock: for a caller that
+    /// only reads the value, this saves cloning it (for an `Arc`, two atomic operations,
+    /// which were a quarter of a cached turn's time on a 2-vCPU VM).
+    pub fn get_with<R>(&self, key: u64, read: impl FnOnce(&V) -> R) -> Option<R> {
         let shard = self.shard(key)?;
         // A poisoned lock only means another thread panicked mid-update of a cache; the
         // data is still a valid map, so keep using it.
         let mut s = shard.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(hit) = s.young.map.get(&key) {
-            return Some(hit.clone());
+            return Some(read(hit));
         }
         let hit = s.old.map.remove(&key)?;
         let bytes = entry_bytes(&hit);
         s.old.bytes = s.old.bytes.saturating_sub(bytes);
-        self.insert_locked(&mut s, key, hit.clone(), bytes);
-        Some(hit)
+        let result = read(&hit);
+        self.insert_locked(&mut s, key, hit, bytes);
+        Some(result)
     }
 
     pub fn insert(&self, key: u64, value: V) {

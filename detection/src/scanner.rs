@@ -337,16 +337,13 @@ impl Scanner {
                 continue;
             }
             let key = keys.key(segment.origin.source, &segment.text);
-            let raw = match self.cache.get(key) {
-                Some(hit) => hit,
-                None => {
-                    let fresh: std::sync::Arc<[CachedFinding]> =
-                        self.scan_text(segment.origin.source, &segment.text).into();
-                    self.cache.insert(key, fresh.clone());
-                    fresh
-                }
-            };
-            self.push_findings(&mut report, index, &segment.origin, &raw);
+            let hit = self.cache.get_with(key, |raw| self.push_findings(&mut report, index, &segment.origin, raw));
+            if hit.is_none() {
+                let fresh: std::sync::Arc<[CachedFinding]> =
+                    self.scan_text(segment.origin.source, &segment.text).into();
+                self.push_findings(&mut report, index, &segment.origin, &fresh);
+                self.cache.insert(key, fresh);
+            }
         }
         report.finish()
     }
