@@ -385,3 +385,28 @@ async fn a_legacy_text_completion_prompt_is_inspected_turn_by_turn() {
     assert_eq!(events[1]["model"], "claude-2.1");
     assert_eq!(events[1]["decision"], "allow");
 }
+
+#[tokio::test]
+async fn a_compressed_prompt_is_refused_with_a_clear_message() {
+    let stack = Stack::start().await;
+    let response = stack
+        .post("/v1/messages", "\u{1f}\u{8b} not really gzip")
+        .header("content-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("Content-Encoding \"gzip\"") && message.contains("uncompressed"), "{message}");
+    assert_eq!(stack.mock.call_count(), 0);
+    // `identity` is no encoding; a path that is not inspected keeps its encoding.
+    let response = stack
+        .post("/v1/messages", &simple_body("hi", false))
+        .header("content-encoding", "identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(stack.mock.call_count(), 1);
+}

@@ -119,6 +119,17 @@ async fn admit(
             "{path} is not how this gateway accepts {canonical}: send the path exactly as {canonical}"
         )));
     }
+    if let Route::Inspect(_) = route
+        && let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING)
+        && !encoding.to_str().is_ok_and(|e| e.trim().eq_ignore_ascii_case("identity"))
+    {
+        // A compressed prompt could not be scanned; say so rather than "not valid JSON".
+        return Err(GatewayError::BadRequest(format!(
+            "the body of {path} is sent with Content-Encoding {:?}; the gateway inspects prompts and accepts them \
+             only uncompressed",
+            String::from_utf8_lossy(encoding.as_bytes())
+        )));
+    }
     let body = body::read_limited(body, &parts.headers, config.limits.max_body_bytes).await?;
     record.set_bytes_in(body.len());
     let Route::Inspect(endpoint) = route else {
