@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use portcullis_detection::{Category, Finding, Policy, PolicyConfig, PolicyInput, SegmentRef, SourceKind, Transform};
+use portcullis_detection::{
+    BatchRequest, Category, Finding, Policy, PolicyConfig, PolicyInput, RequestFacts, SegmentRef, SourceKind, Transform,
+};
 
 const REGO: &str = r#"package behavry.authz
 deny if {
@@ -116,6 +118,31 @@ fn main() {
     g.bench_function("templates_only", |b| b.iter(|| templates_only.evaluate(black_box(&i), black_box(&f))));
     g.bench_function("seed_rego", |b| b.iter(|| seed.evaluate(black_box(&i), black_box(&f))));
     g.bench_function("seed_and_findings_rego", |b| b.iter(|| both.evaluate(black_box(&i), black_box(&f))));
+    g.finish();
+    // A Message Batches body: every request judged on its own (1,000 requests, the
+    // findings spread over them); per request, the cost of one evaluation.
+    let requests: Vec<BatchRequest> = (0..1000)
+        .map(|r| BatchRequest {
+            custom_id: Some(format!("request-{r}")),
+            facts: RequestFacts { model: i.model.clone(), max_tokens: i.max_tokens, ..Default::default() },
+        })
+        .collect();
+    let spread: Vec<Finding> = f
+        .iter()
+        .enumerate()
+        .map(|(n, finding)| {
+            let mut finding = finding.clone();
+            finding.segment.request_index = Some(n * 97 % 1000);
+            finding
+        })
+        .collect();
+    let mut g = c.benchmark_group("policy_evaluate_batch_1000");
+    g.bench_function("templates_only", |b| {
+        b.iter(|| templates_only.evaluate_batch(black_box(&i), black_box(&requests), black_box(&spread)))
+    });
+    g.bench_function("seed_rego", |b| {
+        b.iter(|| seed.evaluate_batch(black_box(&i), black_box(&requests), black_box(&spread)))
+    });
     g.finish();
     c.final_summary();
     let _ = std::fs::remove_dir_all(&dir);

@@ -22,6 +22,9 @@ use crate::error::GatewayError;
 use crate::policies::ProjectPolicies;
 use crate::proxy::endpoint::Endpoint;
 
+/// Most requests in one Message Batches body, as the API documents.
+pub const MAX_BATCH_REQUESTS: usize = 100_000;
+
 /// A request's body, read and scanned by the signature catalogue; the policy has not
 /// judged it yet (ML findings may still join the signature findings).
 pub struct Scanned {
@@ -79,6 +82,13 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
         }
         Endpoint::MessageBatches => {
             let InspectedBatch { requests, segments } = inspect_batch_body(request.body).map_err(unreadable)?;
+            // The API's own bound; it also bounds the policy evaluations one body can cost.
+            if requests.len() > MAX_BATCH_REQUESTS {
+                return Err(GatewayError::BadRequest(format!(
+                    "a message batch holds at most {MAX_BATCH_REQUESTS} requests; this one has {}",
+                    requests.len()
+                )));
+            }
             (batch_facts(&requests), segments, Some(requests))
         }
     };

@@ -342,6 +342,15 @@ async fn every_request_of_a_message_batch_is_inspected() {
         assert_eq!(response.status(), 400, "{bad}");
     }
     assert_eq!(stack.mock.call_count(), 1);
+    // More requests than the API allows in one batch: refused before any is judged.
+    let too_many = format!(
+        "{{\"requests\": [{}]}}",
+        vec![r#"{"custom_id":"x","params":{}}"#; portcullis_gateway::inspect::MAX_BATCH_REQUESTS + 1].join(",")
+    );
+    let response = stack.post("/v1/messages/batches", &too_many).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("at most 100000 requests"));
+    assert_eq!(stack.mock.call_count(), 1);
     // Reading batches back is not inspected (no prompt in the request).
     let listed = stack.get("/v1/messages/batches?limit=1").send().await.unwrap();
     assert_eq!(listed.status(), 404); // the mock has no listing; forwarded all the same
