@@ -339,3 +339,32 @@ async fn ml_on_without_a_nats_url_is_a_config_error() {
     let err = portcullis_gateway::config::load::from_toml_str(&toml).unwrap_err().to_string();
     assert!(err.contains("projects.demo.ml.mode") && err.contains("PORTCULLIS_NATS_URL"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_mode_judges_each_request_of_a_batch_by_its_own_verdicts() {
+    let nats = NatsServer::start().await.unwrap();
+    let w = worker(&nats).await;
+    let stack = ml_stack(&nats, "mode = \"block\"\ntimeout_ms = 30000").await;
+    let mut live = LiveEvents::subscribe(&nats).await;
+    let batch = serde_json::json!({"requests": [
+        {"custom_id": "benign", "params": serde_json::from_str::<serde_json::Value>(&simple_body(BENIGN, false)).unwrap()},
+        {"custom_id": "poisoned", "params": serde_json::from_str::<serde_json::Value>(&simple_body(INJECTION, false)).unwrap()},
+    ]})
+    .to_string();
+    let response = stack.post("/v1/messages/batches", &batch).send().await.unwrap();
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(r#"requests[1] "poisoned": ml.injection"#), "{message}");
+    assert!(!message.contains("benign"), "{message}");
+    assert_eq!(stack.mock.call_count(), 0);
+    let event = live.next_of("request").await;
+    let verdicts: Vec<(u64, &str)> = event["ml_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["segment"]["request_index"].as_u64().unwrap(), v["label"].as_str().unwrap()))
+        .collect();
+    assert_eq!(verdicts, [(0, "benign"), (1, "injection")], "{event:#}");
+    w.stop().await;
+}
