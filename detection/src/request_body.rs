@@ -146,17 +146,27 @@ pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError>
 /// `(Some("user" | "assistant"), text)` for each `\n\nHuman:` / `\n\nAssistant:` turn.
 fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
     const MARKERS: [(&str, &str); 2] = [("\n\nHuman:", "user"), ("\n\nAssistant:", "assistant")];
-    let next_marker = |from: usize| {
-        MARKERS
-            .iter()
-            .filter_map(|(marker, role)| prompt[from..].find(marker).map(|at| (from + at, marker.len(), *role)))
-            .min_by_key(|(at, _, _)| *at)
-    };
+    // The next occurrence of each marker at or after the cursor, searched again only once
+    // the cursor has passed it: re-searching both on every turn would rescan the rest of
+    // the prompt per turn (quadratic in a prompt of many turns of one kind).
+    let find = |marker: &str, from: usize| prompt.get(from..).and_then(|rest| rest.find(marker)).map(|at| from + at);
+    let mut next: [Option<usize>; 2] = [find(MARKERS[0].0, 0), find(MARKERS[1].0, 0)];
     let mut turns = Vec::new();
     let (mut role, mut start) = (None, 0);
-    while let Some((at, len, next_role)) = next_marker(start) {
+    loop {
+        for (slot, (marker, _)) in next.iter_mut().zip(MARKERS) {
+            if slot.is_some_and(|at| at < start) {
+                *slot = find(marker, start);
+            }
+        }
+        let Some((which, at)) =
+            next.iter().enumerate().filter_map(|(i, at)| at.map(|at| (i, at))).min_by_key(|(_, at)| *at)
+        else {
+            break;
+        };
         turns.push((role, &prompt[start..at]));
-        (role, start) = (Some(next_role), at + len);
+        let (marker, next_role) = MARKERS[which];
+        (role, start) = (Some(next_role), at + marker.len());
     }
     turns.push((role, &prompt[start..]));
     turns

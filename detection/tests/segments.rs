@@ -252,3 +252,15 @@ fn a_legacy_completion_prompt_is_read_turn_by_turn() {
     assert!(matches!(inspect_completion_body(br#"{"prompt": "a", "prompt": "b"}"#), Err(BodyError::Ambiguous(_))));
     assert_eq!(inspect_completion_body(b"{}").unwrap(), InspectedBody::default());
 }
+
+#[test]
+fn a_completion_prompt_of_many_turns_of_one_kind_is_read_in_linear_time() {
+    // 400,000 human turns and one assistant marker at the end: searching both markers
+    // again on every turn would rescan ~3 MB per turn.
+    let prompt = format!("{}\n\nAssistant:", "\n\nHuman: hi".repeat(400_000));
+    let body = serde_json::to_vec(&json!({ "prompt": prompt })).unwrap();
+    // (No timing assertion: the quadratic walk would take hours, not a flaky margin.)
+    let inspected = inspect_completion_body(&body).unwrap();
+    assert_eq!(inspected.segments.len(), 400_000);
+    assert_eq!(inspected.segments[399_999].origin.message_index, Some(399_999));
+}

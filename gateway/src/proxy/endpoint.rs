@@ -51,12 +51,21 @@ pub enum Route {
     Forward,
     /// A spelling of an inspected endpoint other than its canonical path.
     NonCanonical { canonical: &'static str },
+    /// A path percent-encoded more than [`MAX_DECODING_ROUNDS`] levels deep: what it
+    /// names cannot be told cheaply, and no client sends one.
+    TooDeeplyEncoded,
 }
+
+/// Rounds of percent-decoding a path is given (`%2e` is one, `%252e` two); each round is a
+/// pass over the path, so an unbounded number would be quadratic in its length.
+pub const MAX_DECODING_ROUNDS: usize = 4;
 
 /// Where `method path` goes (`path` is the upstream path: without the query, and without
 /// the `/api/v1/anthropic` prefix).
 pub fn route(method: &Method, path: &str) -> Route {
-    let normalized = normalize(path);
+    let Some(normalized) = normalize(path) else {
+        return Route::TooDeeplyEncoded;
+    };
     let Some((canonical, endpoint)) = Endpoint::ALL.iter().find(|(canonical, _)| *canonical == normalized) else {
         return Route::Forward;
     };
@@ -71,8 +80,8 @@ pub fn route(method: &Method, path: &str) -> Route {
 
 /// The path with percent-escapes decoded, ASCII lowercased, each segment cut at `;` and
 /// trimmed of whitespace, empty and `.` segments dropped and `..` applied.
-fn normalize(path: &str) -> String {
-    let decoded = percent_decode(path.as_bytes());
+fn normalize(path: &str) -> Option<String> {
+    let decoded = percent_decode(path.as_bytes())?;
     let lowered = String::from_utf8_lossy(&decoded).to_ascii_lowercase();
     let mut segments: Vec<&str> = Vec::new();
     for segment in lowered.split(['/', '\\']) {
@@ -90,14 +99,14 @@ fn normalize(path: &str) -> String {
         out.push('/');
         out.push_str(segment);
     }
-    out
+    Some(out)
 }
 
 /// `%XX` escapes decoded (repeatedly, so `%252e` is `.` too); a malformed escape is kept.
-fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+/// `None` when the text still changes after [`MAX_DECODING_ROUNDS`] rounds.
+fn percent_decode(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut text = bytes.to_vec();
-    // Each round that decodes something makes the text shorter, so this ends.
-    loop {
+    for _ in 0..=MAX_DECODING_ROUNDS {
         let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16));
         let mut out = Vec::with_capacity(text.len());
         let mut i = 0;
@@ -114,10 +123,11 @@ fn percent_decode(bytes: &[u8]) -> Vec<u8> {
             }
         }
         if out.len() == text.len() {
-            return out;
+            return Some(out);
         }
         text = out;
     }
+    None
 }
 
 #[cfg(test)]
@@ -166,9 +176,17 @@ mod tests {
 
     #[test]
     fn malformed_escapes_are_kept_not_a_panic() {
-        assert_eq!(normalize("/v1/%zz/%4"), "/v1/%zz/%4");
-        assert_eq!(normalize("/v1/%e2%82%ac"), "/v1/€");
-        assert_eq!(normalize("/v1/%ff"), "/v1/\u{fffd}");
+        assert_eq!(normalize("/v1/%zz/%4").as_deref(), Some("/v1/%zz/%4"));
+        assert_eq!(normalize("/v1/%e2%82%ac").as_deref(), Some("/v1/€"));
+        assert_eq!(normalize("/v1/%ff").as_deref(), Some("/v1/\u{fffd}"));
         assert_eq!(route(&Method::POST, "/v1/%"), Route::Forward);
+    }
+
+    #[test]
+    fn decoding_is_bounded() {
+        // Four levels deep is decoded; five is refused, whatever the path names.
+        assert!(matches!(route(&Method::POST, "/v1/%2525252e/messages"), Route::NonCanonical { .. }));
+        assert_eq!(route(&Method::POST, "/v1/%252525252e/messages"), Route::TooDeeplyEncoded);
+        assert_eq!(route(&Method::GET, &format!("/v1/models/%{}41", "25".repeat(10_000))), Route::TooDeeplyEncoded);
     }
 }

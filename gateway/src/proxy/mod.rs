@@ -114,10 +114,19 @@ async fn admit(
     }
     let path = upstream_path(parts.uri.path());
     let route = endpoint::route(&parts.method, path);
-    if let Route::NonCanonical { canonical } = route {
-        return Err(GatewayError::BadRequest(format!(
-            "{path} is not how this gateway accepts {canonical}: send the path exactly as {canonical}"
-        )));
+    match route {
+        Route::NonCanonical { canonical } => {
+            return Err(GatewayError::BadRequest(format!(
+                "{path} is not how this gateway accepts {canonical}: send the path exactly as {canonical}"
+            )));
+        }
+        Route::TooDeeplyEncoded => {
+            return Err(GatewayError::BadRequest(format!(
+                "the request path is percent-encoded more than {} levels deep",
+                endpoint::MAX_DECODING_ROUNDS
+            )));
+        }
+        Route::Inspect(_) | Route::Forward => {}
     }
     if let Route::Inspect(_) = route
         && let Some(encoding) = parts.headers.get(header::CONTENT_ENCODING)
