@@ -174,6 +174,15 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         let response = session(stack.post("/v1/messages", &body), id).send().await.unwrap();
         assert_eq!(response.status(), 403, "{id}");
     }
+    // Blocked: a Message Batches body whose second request carries the injection.
+    let params = |text: &str| serde_json::from_str::<Value>(&simple_body(text, false)).unwrap();
+    let batch = serde_json::json!({"requests": [
+        {"custom_id": "ok", "params": params("hi")},
+        {"custom_id": "bad", "params": params(INJECTION)},
+    ]})
+    .to_string();
+    let response = session(stack.post("/v1/messages/batches", &batch), "e2e-batch").send().await.unwrap();
+    assert_eq!(response.status(), 403);
 
     // A JWT caller (client credentials), streaming.
     let issued: Value = stack
@@ -223,11 +232,11 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         .unwrap();
     assert_eq!(bad_jwt.status(), 401);
 
-    let rows = rows(&ch, 8).await;
-    assert_eq!(rows.len(), 8, "{rows:#?}");
+    let rows = rows(&ch, 9).await;
+    assert_eq!(rows.len(), 9, "{rows:#?}");
     assert_eq!(
         ch.query("SELECT count() FROM portcullis.audit_events").await.unwrap().trim(),
-        "8",
+        "9",
         "no duplicate rows even before merges"
     );
 
@@ -243,7 +252,7 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
     assert_eq!((row["decision"].as_str(), row["stream"].as_u64()), (Some("allow"), Some(0)));
     assert_eq!((row["upstream_status"].as_u64(), row["gateway_status"].as_u64()), (Some(200), Some(200)));
     assert_tokens(row, &plain);
-    for id in ["e2e-block", "e2e-block-stream", "e2e-leak"] {
+    for id in ["e2e-block", "e2e-block-stream", "e2e-leak", "e2e-batch"] {
         let row = by_session(&rows, id);
         assert_eq!(row["decision"], "block", "{row:#}");
         assert_eq!(row["gateway_status"], 403);
@@ -254,6 +263,11 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
     assert!(
         by_session(&rows, "e2e-block")["finding_category"].as_array().unwrap().contains(&"prompt_injection".into())
     );
+    // Findings of a Messages call have no batch request (-1); the batch's name its request.
+    assert!(by_session(&rows, "e2e-block")["finding_request_index"].as_array().unwrap().iter().all(|i| i == -1));
+    let row = by_session(&rows, "e2e-batch");
+    assert_eq!(row["path"], "/v1/messages/batches");
+    assert!(row["finding_request_index"].as_array().unwrap().iter().all(|i| i == 1), "{row:#}");
     let row = by_session(&rows, "e2e-jwt");
     assert_eq!(row["decision"], "allow");
     assert_eq!(row["client_id"], CLIENT_ID);
@@ -266,7 +280,7 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         assert_tokens(row, &SeenUsage::default());
     }
     // The usage view counts the same requests.
-    assert_eq!(settled(&ch, "SELECT sum(requests) FROM portcullis.usage_daily", "8").await, "8");
+    assert_eq!(settled(&ch, "SELECT sum(requests) FROM portcullis.usage_daily", "9").await, "9");
     let input: u64 = [&streamed, &plain, &via_jwt].iter().map(|u| u.input).sum();
     assert_eq!(
         ch.query("SELECT sum(input_tokens) FROM portcullis.usage_daily").await.unwrap().trim(),
@@ -305,6 +319,6 @@ async fn every_request_lands_in_clickhouse_once_with_tokens_decision_and_no_secr
         }
     }
     let stats = pipeline.stats.snapshot();
-    assert_eq!((stats.inserted, stats.dead_lettered), (8, 0), "{stats:?}");
+    assert_eq!((stats.inserted, stats.dead_lettered), (9, 0), "{stats:?}");
     pipeline.stop().await;
 }
