@@ -344,13 +344,15 @@ impl<'de, T: FromJson<'de>> FromJson<'de> for List<T> {
     }
 }
 
-/// A field that is either a string or an array of blocks (`system`, `content`).
+/// A field that is a string, an array of blocks (`system`, `content`) or one object (the
+/// `content` of a server tool's result block, e.g. a `web_fetch_result`).
 #[derive(Default)]
 enum TextOrBlocks<'de> {
     #[default]
     Other,
     Text(Cow<'de, str>),
     Blocks(Vec<Block<'de>>),
+    Object(Box<Block<'de>>),
 }
 
 impl<'de> FromJson<'de> for TextOrBlocks<'de> {
@@ -360,6 +362,9 @@ impl<'de> FromJson<'de> for TextOrBlocks<'de> {
     fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
         let List(blocks) = List::<Block<'de>>::from_seq(seq)?;
         Ok(blocks.map_or(TextOrBlocks::Other, TextOrBlocks::Blocks))
+    }
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        Ok(TextOrBlocks::Object(Box::new(Block::from_map(map)?)))
     }
 }
 
@@ -485,8 +490,8 @@ impl<'de> FromJson<'de> for Tool<'de> {
     }
 }
 
-/// A content block (top-level, nested in a `tool_result`, or inside a document source):
-/// the union of the fields any block type's text lives in.
+/// A content block (top-level, nested in a `tool_result`, inside a document source, or the
+/// result object of a server tool): the union of the fields any block type's text lives in.
 #[derive(Default)]
 struct Block<'de> {
     kind: Option<Text<'de>>,
@@ -496,6 +501,11 @@ struct Block<'de> {
     input: Option<Value>,
     source: Option<Source<'de>>,
     context: Option<Text<'de>>,
+    /// A code execution result's output streams.
+    stdout: Option<Text<'de>>,
+    stderr: Option<Text<'de>>,
+    /// A web search result's page title.
+    title: Option<Text<'de>>,
 }
 
 impl<'de> FromJson<'de> for Block<'de> {
@@ -508,6 +518,9 @@ impl<'de> FromJson<'de> for Block<'de> {
             "content" => read_once(map, &mut block.content, key),
             "source" => read_once(map, &mut block.source, key),
             "context" => read_once(map, &mut block.context, key),
+            "stdout" => read_once(map, &mut block.stdout, key),
+            "stderr" => read_once(map, &mut block.stderr, key),
+            "title" => read_once(map, &mut block.title, key),
             // Any JSON value: it is scanned as compact JSON.
             "input" if block.input.is_some() => Err(duplicate(key)),
             "input" => {
@@ -622,7 +635,8 @@ fn extract_block(
                 push(out, at(text_kind), Some(b), text);
             }
         }
-        Some("tool_result") => match block.content {
+        // An MCP connector's tool result has a tool_result's shape.
+        Some("tool_result" | "mcp_tool_result") => match block.content {
             Some(TextOrBlocks::Text(text)) => push(out, at(SourceKind::ToolResult), Some(b), text),
             Some(TextOrBlocks::Blocks(nested)) => {
                 for (n, inner) in nested.into_iter().enumerate() {
@@ -637,7 +651,7 @@ fn extract_block(
             }
             _ => {}
         },
-        Some("tool_use" | "server_tool_use") => {
+        Some("tool_use" | "server_tool_use" | "mcp_tool_use") => {
             if let Some(input) = &block.input {
                 // Compact JSON with sorted keys, as `serde_json::to_string(&Value)` writes it.
                 let text = serde_json::to_string(input).unwrap_or_default();
@@ -647,6 +661,44 @@ fn extract_block(
         Some("document" | "search_result") => {
             for (n, text) in nested_texts(block).into_iter().enumerate() {
                 push_nested(out, at(SourceKind::Document), b, n, text);
+            }
+        }
+        // Results of Anthropic's server tools, resent in later turns: what they fetched or
+        // printed reaches the model again (a fetched page is indirect injection's classic
+        // carrier). Their `content` is one object, or a list for web search.
+        Some("web_fetch_tool_result") => {
+            if let Some(TextOrBlocks::Object(result)) = block.content
+                && let Some(TextOrBlocks::Object(document)) = result.content
+            {
+                for (n, text) in nested_texts(*document).into_iter().enumerate() {
+                    push_nested(out, at(SourceKind::Document), b, n, text);
+                }
+            }
+        }
+        Some("code_execution_tool_result" | "bash_code_execution_tool_result") => {
+            if let Some(TextOrBlocks::Object(result)) = block.content {
+                let streams = [result.stdout, result.stderr];
+                for (n, text) in streams.into_iter().enumerate() {
+                    if let Some(text) = text.and_then(|t| t.0) {
+                        push_nested(out, at(SourceKind::ToolResult), b, n, text);
+                    }
+                }
+            }
+        }
+        Some("text_editor_code_execution_tool_result") => {
+            if let Some(TextOrBlocks::Object(result)) = block.content
+                && let Some(TextOrBlocks::Text(text)) = result.content
+            {
+                push_nested(out, at(SourceKind::ToolResult), b, 0, text);
+            }
+        }
+        Some("web_search_tool_result") => {
+            if let Some(TextOrBlocks::Blocks(results)) = block.content {
+                for (n, result) in results.into_iter().enumerate() {
+                    if let Some(title) = result.title.and_then(|t| t.0) {
+                        push_nested(out, at(SourceKind::ToolResult), b, n, title);
+                    }
+                }
             }
         }
         _ => {}

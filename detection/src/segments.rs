@@ -5,8 +5,11 @@
 //! (string or blocks), a `{"role":"system"}` entry inside `messages` (Claude Code sends
 //! one), text and thinking blocks of user and assistant turns, `tool_result` contents
 //! (string or nested blocks, where indirect prompt injection arrives), `tool_use` inputs
-//! (as compact JSON), and `document` / `search_result` text. Images and binary document
-//! sources are skipped.
+//! (as compact JSON), and `document` / `search_result` text; and, as a client sends them
+//! back in later turns, the results of Anthropic's server tools (`web_fetch_tool_result`'s
+//! fetched document, code execution stdout/stderr, a text editor view, web search
+//! titles) and of the MCP connector (`mcp_tool_result`, `mcp_tool_use` inputs). Images,
+//! binary document sources and encrypted search content are skipped.
 
 use serde::Serialize;
 

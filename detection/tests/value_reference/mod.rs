@@ -66,7 +66,7 @@ fn extract_block(
                 push(out, at(text_kind), Some(b), text);
             }
         }
-        Some("tool_result") => match block.get("content") {
+        Some("tool_result" | "mcp_tool_result") => match block.get("content") {
             Some(Value::String(s)) => push(out, at(SourceKind::ToolResult), Some(b), s),
             Some(Value::Array(nested)) => {
                 for (n, inner) in nested.iter().enumerate() {
@@ -81,7 +81,7 @@ fn extract_block(
             }
             _ => {}
         },
-        Some("tool_use" | "server_tool_use") => {
+        Some("tool_use" | "server_tool_use" | "mcp_tool_use") => {
             if let Some(input) = block.get("input") {
                 // Compact JSON: what the model produced as tool arguments. Serialising a
                 // `Value` cannot fail; an empty string on the impossible error is harmless.
@@ -92,6 +92,38 @@ fn extract_block(
         Some("document" | "search_result") => {
             for (n, text) in nested_texts(block).into_iter().enumerate() {
                 push_nested(out, at(SourceKind::Document), b, n, text);
+            }
+        }
+        Some("web_fetch_tool_result") => {
+            let document = block.get("content").filter(|c| c.is_object()).and_then(|c| c.get("content"));
+            if let Some(document) = document.filter(|d| d.is_object()) {
+                for (n, text) in nested_texts(document).into_iter().enumerate() {
+                    push_nested(out, at(SourceKind::Document), b, n, text);
+                }
+            }
+        }
+        Some("code_execution_tool_result" | "bash_code_execution_tool_result") => {
+            if let Some(result) = block.get("content").filter(|c| c.is_object()) {
+                for (n, stream) in ["stdout", "stderr"].into_iter().enumerate() {
+                    if let Some(text) = result.get(stream).and_then(Value::as_str) {
+                        push_nested(out, at(SourceKind::ToolResult), b, n, text);
+                    }
+                }
+            }
+        }
+        Some("text_editor_code_execution_tool_result") => {
+            let result = block.get("content").filter(|c| c.is_object());
+            if let Some(text) = result.and_then(|r| r.get("content")).and_then(Value::as_str) {
+                push_nested(out, at(SourceKind::ToolResult), b, 0, text);
+            }
+        }
+        Some("web_search_tool_result") => {
+            if let Some(Value::Array(results)) = block.get("content") {
+                for (n, result) in results.iter().enumerate() {
+                    if let Some(title) = result.get("title").and_then(Value::as_str) {
+                        push_nested(out, at(SourceKind::ToolResult), b, n, title);
+                    }
+                }
             }
         }
         _ => {} // image, redacted_thinking, unknown: nothing textual to scan
