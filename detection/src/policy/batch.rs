@@ -50,6 +50,7 @@ impl Policy {
             input.method.clone_from(&base.method);
             input.session_id.clone_from(&base.session_id);
             input.headers.clone_from(&base.headers);
+            // The scan bounds a body, not a request: this is the whole batch's count.
             input.findings_omitted = base.findings_omitted;
             input.batch_index = Some(r);
             input.custom_id.clone_from(&request.custom_id);
