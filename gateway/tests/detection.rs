@@ -418,6 +418,9 @@ async fn a_compressed_prompt_is_refused_with_a_clear_message() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(stack.mock.call_count(), 1);
+    let models = stack.get("/v1/models").header("content-encoding", "gzip").send().await.unwrap();
+    assert_eq!(models.status(), 200);
+    assert_eq!(stack.mock.call_count(), 2);
 }
 
 #[tokio::test]

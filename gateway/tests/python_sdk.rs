@@ -1,6 +1,7 @@
 //! The official `anthropic` Python SDK (pinned, in the venv scripts/install-deps.sh
-//! creates) through the gateway: create, stream, count_tokens, models, and a rejected
-//! gateway key raising AuthenticationError. Also with the `/api/v1/anthropic` base URL.
+//! creates) through the gateway: create, stream, count_tokens, models, batches (a batch
+//! carrying an injection raising PermissionDeniedError), and a rejected gateway key raising
+//! AuthenticationError. Also with the `/api/v1/anthropic` base URL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

@@ -40,20 +40,41 @@ impl Policy {
             risk_confidence: 0.0,
             acted_findings: Vec::new(),
         };
+        // What every request shares with the batch, named field by field (no `..`): a field
+        // added to `PolicyInput` must be placed here as shared or per request, or this does
+        // not compile. The body-derived fields come from each request's facts instead.
+        let PolicyInput {
+            tenant,
+            project,
+            path,
+            method,
+            session_id,
+            headers,
+            // The scan bounds a body, not a request: this is the whole batch's count.
+            findings_omitted,
+            model: _,
+            has_system_prompt: _,
+            max_tokens: _,
+            stream: _,
+            tool_names: _,
+            batch_index: _,
+            custom_id: _,
+        } = base;
         // (request index, its decision, its reasons) for every request that did not allow.
         let mut objections: Vec<(usize, Decision, Vec<String>)> = Vec::new();
         for (r, request) in requests.iter().enumerate() {
-            let mut input = PolicyInput::from_facts(&request.facts);
-            input.tenant.clone_from(&base.tenant);
-            input.project.clone_from(&base.project);
-            input.path.clone_from(&base.path);
-            input.method.clone_from(&base.method);
-            input.session_id.clone_from(&base.session_id);
-            input.headers.clone_from(&base.headers);
-            // The scan bounds a body, not a request: this is the whole batch's count.
-            input.findings_omitted = base.findings_omitted;
-            input.batch_index = Some(r);
-            input.custom_id.clone_from(&request.custom_id);
+            let input = PolicyInput {
+                tenant: tenant.clone(),
+                project: project.clone(),
+                path: path.clone(),
+                method: method.clone(),
+                session_id: session_id.clone(),
+                headers: headers.clone(),
+                findings_omitted: *findings_omitted,
+                batch_index: Some(r),
+                custom_id: request.custom_id.clone(),
+                ..PolicyInput::from_facts(&request.facts)
+            };
             let own: Vec<Finding> = findings_of[r].iter().map(|&i| findings[i].clone()).collect();
             let verdict = self.evaluate(&input, &own)?;
             for category in verdict.risk_categories {
