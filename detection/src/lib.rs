@@ -147,6 +147,7 @@
 
 mod cache;
 mod catalogue;
+mod classes;
 mod decode;
 mod error;
 mod finding;

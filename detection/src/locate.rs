@@ -1,47 +1,63 @@
 //! Cheap, exact candidate finders: where in a text a detector (or a trigger) can match.
 //!
 //! The scanner used to run one `RegexSet` over every byte; a lazy DFA is bound by memory
-//! latency (~5 cycles a byte). These finders look at the bytes with word-at-a-time or
-//! skipping loops and return the few regions the regexes then search. Each is a
+//! latency (~5 cycles a byte). These finders work on the text's byte-class bitmaps
+//! ([`ByteClasses`], 64 bytes a word) and return the few regions the regexes then
+//! search. Each is a
 //! *necessary* condition for its pattern, so searching only the returned regions finds
 //! exactly what a full search would (the regexes see the whole text as context, so `\b`
 //! at a region edge behaves as before).
 
 use std::ops::Range;
-use std::sync::OnceLock;
 
-use regex_automata::util::prefilter::Prefilter;
-use regex_automata::{MatchKind, Span};
+use crate::classes::ByteClasses;
 
-/// Byte positions of the ASCII digits in `text`, eight bytes at a time.
-pub(crate) fn digit_positions(text: &[u8]) -> Vec<u32> {
-    const ONES: u64 = u64::MAX / 255;
-    const HIGH: u64 = ONES * 0x80;
+/// Byte positions of the ASCII digits of the text `classes` describes.
+pub(crate) fn digit_positions(classes: &ByteClasses) -> Vec<u32> {
     let mut out = Vec::new();
-    let mut chunks = text.chunks_exact(8);
-    let mut base = 0usize;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        // Per-byte "0x2F < b < 0x3A" for bytes below 0x80 (bit-twiddling "hasbetween");
-        // `& !x` drops bytes >= 0x80.
-        let low7 = x & (ONES * 0x7F);
-        let mask = (ONES * (0x7F + 0x3A) - low7) & !x & (low7 + ONES * (0x7F - 0x2F)) & HIGH;
-        let mut m = mask;
-        while m != 0 {
-            let bit = m.trailing_zeros() as usize;
-            out.push(offset(base + bit / 8));
-            m &= m - 1;
-        }
-        base += 8;
-    }
-    for (i, b) in chunks.remainder().iter().enumerate() {
-        if b.is_ascii_digit() {
-            out.push(offset(base + i));
+    for (index, block) in classes.blocks().iter().enumerate() {
+        let mut digits = block.digit;
+        while digits != 0 {
+            out.push(offset(index * 64 + digits.trailing_zeros() as usize));
+            digits &= digits - 1;
         }
     }
     out
+}
+
+/// The first position in `from..len` whose bit is set in `word(w)` (word `w` holds the
+/// bits of bytes `64 * w .. 64 * w + 64`).
+fn next_set(len: usize, from: usize, word: impl Fn(usize) -> u64) -> Option<usize> {
+    let words = len.div_ceil(64);
+    let mut index = from / 64;
+    if index >= words {
+        return None;
+    }
+    let mut bits = word(index) & (u64::MAX << (from % 64));
+    loop {
+        if bits != 0 {
+            let at = index * 64 + bits.trailing_zeros() as usize;
+            return (at < len).then_some(at);
+        }
+        index += 1;
+        if index >= words {
+            return None;
+        }
+        bits = word(index);
+    }
+}
+
+/// Bit `i` set: bits `i .. i + run` of `word` followed by `next` are all set
+/// (`1 <= run <= 64`), by doubling the run each step.
+fn run_starts(word: u64, next: u64, run: usize) -> u64 {
+    let mut acc = u128::from(word) | u128::from(next) << 64;
+    let mut covered = 1;
+    while covered < run {
+        let step = covered.min(run - covered);
+        acc &= acc >> step;
+        covered += step;
+    }
+    acc as u64
 }
 
 fn offset(i: usize) -> u32 {
@@ -144,27 +160,14 @@ pub(crate) fn iban_windows(text: &str, digits: &[u32], max_len: usize) -> Vec<Ra
     out
 }
 
-/// The first `:` in `bytes` at or after `from` (a SIMD `memchr` through the regex
-/// crate's prefilter; `str::find` searches a word at a time).
-fn find_colon(bytes: &[u8], from: usize) -> Option<usize> {
-    static COLON: OnceLock<Option<Prefilter>> = OnceLock::new();
-    if from >= bytes.len() {
-        return None;
-    }
-    match COLON.get_or_init(|| Prefilter::new(MatchKind::LeftmostFirst, &[":"])) {
-        Some(pre) => pre.find(bytes, Span::from(from..bytes.len())).map(|m| m.start),
-        None => bytes[from..].iter().position(|&b| b == b':').map(|i| from + i),
-    }
-}
-
 /// Maximal runs of hex digits and colons that hold at least two colons and a digit: an
 /// IPv6 match lies inside one run, and the validator needs a digit.
-pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn hex_colon_runs(text: &str, classes: &ByteClasses) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let in_run = |b: u8| b == b':' || b.is_ascii_hexdigit();
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut from = 0;
-    while let Some(colon) = find_colon(bytes, from) {
+    while let Some(colon) = next_set(bytes.len(), from, |w| classes.word(w, |b| b.colon)) {
         // Every IPv6 match holds two colons with at most four hex digits between them, so
         // a run without such a pair holds no match: only a colon with a partner that close
         // gets its run measured (any pair in a run finds the same maximal run).
@@ -184,64 +187,23 @@ pub(crate) fn hex_colon_runs(text: &str) -> Vec<Range<usize>> {
     out
 }
 
-/// Byte classes for the skipping loops below, one table load per byte instead of a chain
-/// of range compares.
-const LETTER: u8 = 1;
-const SPACING: u8 = 2;
-const ENCODED: u8 = 4;
-const CLASSES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        let mut class = 0;
-        if c.is_ascii_alphabetic() {
-            class |= LETTER;
-        }
-        // Separators that letter-spacing evasion puts between single letters (the
-        // spaced-run trigger's `[ ._\-*/]`).
-        if matches!(c, b' ' | b'.' | b'_' | b'-' | b'*' | b'/') {
-            class |= SPACING;
-        }
-        if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-') {
-            class |= ENCODED;
-        }
-        t[b] = class;
-        b += 1;
-    }
-    t
-};
-
-fn class(b: u8) -> u8 {
-    CLASSES[b as usize]
-}
-
-/// Base64/hex alphabet of the encoded-run trigger (`[A-Za-z0-9+/_\-]`).
-fn is_encoded_byte(b: u8) -> bool {
-    class(b) & ENCODED != 0
-}
-
 /// Runs of at least `min_len` encoded-alphabet bytes, each followed by up to two `=`:
-/// exactly the matches of `[A-Za-z0-9+/_\-]{min_len,}={0,2}`, found by probing every
-/// `min_len`-th byte (a byte outside the alphabet rules out every run across it).
-pub(crate) fn encoded_runs(text: &str, min_len: usize) -> Vec<Range<usize>> {
+/// exactly the matches of `[A-Za-z0-9+/_\-]{min_len,}={0,2}`. Whole words of the bitmap
+/// are ruled out at once: a run can start only where `min_len` (at most 64) consecutive
+/// alphabet bits are set.
+pub(crate) fn encoded_runs(text: &str, classes: &ByteClasses, min_len: usize) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
-    let mut out = Vec::new();
+    let len = bytes.len().min(classes.len());
     let min_len = min_len.max(1);
+    let probe = min_len.min(64);
+    let encoded = |w: usize| classes.word(w, |b| b.encoded);
+    let mut out = Vec::new();
     // Invariant: no qualifying run starts before `pos` (other than those already output).
     let mut pos = 0;
-    while pos + min_len <= bytes.len() {
-        let probe = pos + min_len - 1;
-        if !is_encoded_byte(bytes[probe]) {
-            pos = probe + 1;
-            continue;
-        }
-        // Walk back from the probe to the start of its run (not before `pos`).
-        let start = bytes[pos..probe].iter().rposition(|&b| !is_encoded_byte(b)).map_or(pos, |i| pos + i + 1);
-        let mut end = probe + 1;
-        while end < bytes.len() && is_encoded_byte(bytes[end]) {
-            end += 1;
-        }
+    while let Some(start) = next_set(len, pos, |w| run_starts(encoded(w), encoded(w + 1), probe)) {
+        // `start` is the first byte of its run: the byte before is outside the alphabet
+        // (it would start a probe-long run too), or is before `pos`.
+        let end = next_set(len, start + probe, |w| !encoded(w)).unwrap_or(len);
         if end - start >= min_len {
             let pad = bytes[end..].iter().take(2).take_while(|&&b| b == b'=').count();
             out.push(start..end + pad);
@@ -257,32 +219,31 @@ pub(crate) fn encoded_runs(text: &str, min_len: usize) -> Vec<Range<usize>> {
 /// letters and spacing separators with no two letters adjacent, holding at least
 /// `min_letters` letters. Every match of the spaced-run trigger lies inside one.
 ///
-/// Most text has adjacent letters every few bytes, so instead of classifying every byte
-/// this probes: a stretch with `min_letters` letters is at least `2 * min_letters - 1`
-/// bytes long and all but its last byte are "ok" (a letter or separator, not a letter
-/// followed by a letter); one byte that is not ok rules out every stretch start up to it.
-pub(crate) fn spaced_regions(text: &str, min_letters: usize) -> Vec<Range<usize>> {
+/// A stretch with `min_letters` letters is at least `2 * min_letters - 1` bytes long and
+/// all but its last byte are "ok" (a letter or separator, not a letter followed by a
+/// letter). Most text has adjacent letters every few bytes, so the bitmap of ok bytes
+/// rarely holds that many in a row and whole words are ruled out at once.
+pub(crate) fn spaced_regions(text: &str, classes: &ByteClasses, min_letters: usize) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
-    let n = bytes.len();
-    let letter = |i: usize| bytes.get(i).is_some_and(|&b| class(b) & LETTER != 0);
-    let alpha = |i: usize| bytes.get(i).is_some_and(|&b| class(b) & (LETTER | SPACING) != 0);
+    let n = bytes.len().min(classes.len());
+    let letter = |i: usize| classes.has(i, |b| b.letter);
+    let alpha = |i: usize| classes.has(i, |b| b.letter | b.spacing);
     let ok = |i: usize| alpha(i) && !(letter(i) && letter(i + 1));
+    let letters = |w: usize| classes.word(w, |b| b.letter);
+    let ok_word = |w: usize| {
+        let next_letter = letters(w) >> 1 | letters(w + 1) << 63;
+        classes.word(w, |b| b.letter | b.spacing) & !(letters(w) & next_letter)
+    };
     // Bytes at the start of a qualifying stretch that must all be ok.
     let need = (2 * min_letters.max(1)).saturating_sub(2).max(1);
+    let probe = need.min(64);
     let mut out = Vec::new();
     let mut pos = 0;
-    while pos + need <= n {
-        let probe = pos + need - 1;
-        if !ok(probe) {
-            pos = probe + 1;
-            continue;
+    while let Some(first) = next_set(n, pos, |w| run_starts(ok_word(w), ok_word(w + 1), probe)) {
+        if first + need > n {
+            break;
         }
-        // The ok run through the probe, from no earlier than `pos`.
-        let mut first = probe;
-        while first > pos && ok(first - 1) {
-            first -= 1;
-        }
-        if let Some(bad) = (probe + 1..first + need).find(|&i| !ok(i)) {
+        if let Some(bad) = (first + probe..first + need).find(|&i| !ok(i)) {
             pos = bad + 1;
             continue;
         }
@@ -295,8 +256,7 @@ pub(crate) fn spaced_regions(text: &str, min_letters: usize) -> Vec<Range<usize>
         while end < n && alpha(end) && !(end > start && letter(end - 1) && letter(end)) {
             end += 1;
         }
-        let letters = bytes[start..end].iter().filter(|b| b.is_ascii_alphabetic()).count();
-        if letters >= min_letters {
+        if (start..end).filter(|&i| letter(i)).count() >= min_letters {
             out.push(start..end);
         }
         pos = end.max(pos + 1);
@@ -325,14 +285,18 @@ fn push_window(out: &mut Vec<Range<usize>>, text: &str, from: usize, to: usize) 
 mod tests {
     use super::*;
 
+    fn classes(text: &str) -> ByteClasses {
+        ByteClasses::new(text.as_bytes())
+    }
+
     #[test]
     fn finds_digits_across_words() {
         let text = "ab1cdefgh23ij\u{e9}4567890x9";
         let want: Vec<u32> =
             text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
-        assert_eq!(digit_positions(text.as_bytes()), want);
+        assert_eq!(digit_positions(&classes(text)), want);
         // Bytes >= 0x80 whose low 7 bits look like digits are not digits.
-        assert!(digit_positions(&[0xB0, 0xB5, 0xB9, 0x2F, 0x3A, 0xBA, 0xAF, 0x30]).eq(&[7]));
+        assert!(digit_positions(&ByteClasses::new(&[0xB0, 0xB5, 0xB9, 0x2F, 0x3A, 0xBA, 0xAF, 0x30])).eq(&[7]));
     }
 
     #[test]
@@ -346,27 +310,27 @@ mod tests {
             "",
         ] {
             let want: Vec<Range<usize>> = re.find_iter(text).map(|m| m.range()).collect();
-            assert_eq!(encoded_runs(text, 24), want, "{text}");
+            assert_eq!(encoded_runs(text, &classes(text), 24), want, "{text}");
         }
     }
 
     #[test]
     fn windows_cover_dense_digits_only() {
         let text = "call 555-123-4567 now, version 1.2 only";
-        let digits = digit_positions(text.as_bytes());
+        let digits = digit_positions(&classes(text));
         let w = digit_windows(text, &digits, 8, 30);
         assert_eq!(w.len(), 1);
         assert!(w[0].start <= 5 && w[0].end >= 17);
         assert!(digit_windows(text, &digits, 13, 37).is_empty());
         let text = "IBAN DE89370400440532013000 here";
-        let digits = digit_positions(text.as_bytes());
+        let digits = digit_positions(&classes(text));
         assert_eq!(iban_windows(text, &digits, 43), vec![5..text.len()]);
     }
 
     #[test]
     fn digit_dot_windows_skip_dates_ids_and_versions() {
         let text = "on 2026-11-04, toolu_0003 v1.89.0 at 127.0.0.1:8080 and 6.8.0-45";
-        let windows = digit_dot_windows(text, &digit_positions(text.as_bytes()), 3, 15);
+        let windows = digit_dot_windows(text, &digit_positions(&classes(text)), 3, 15);
         assert_eq!(windows.len(), 1);
         assert!(text[windows[0].clone()].contains("127.0.0.1"));
     }
@@ -374,7 +338,7 @@ mod tests {
     #[test]
     fn phone_windows_skip_versions_and_addresses() {
         let text = "call +44 20 7946 0958, (415) 555-2671 or 415.555.2671; not 127.0.0.1:8080 or 2026-11-04";
-        let windows = phone_windows(text, &digit_positions(text.as_bytes()));
+        let windows = phone_windows(text, &digit_positions(&classes(text)));
         let covered: Vec<&str> = windows.iter().map(|w| &text[w.clone()]).collect();
         for phone in ["+44 20 7946 0958", "(415) 555-2671", "415.555.2671"] {
             assert!(covered.iter().any(|c| c.contains(phone)), "{phone} in {covered:?}");
@@ -385,7 +349,7 @@ mod tests {
     #[test]
     fn hex_colon_runs_need_two_colons_and_a_digit() {
         let text = "std::io at fe80::1 and a:b:c and 10:30 and 12:34567:8 but 1:2345:6";
-        let runs: Vec<&str> = hex_colon_runs(text).into_iter().map(|r| &text[r]).collect();
+        let runs: Vec<&str> = hex_colon_runs(text, &classes(text)).into_iter().map(|r| &text[r]).collect();
         // `12:34567:8` has no two colons four or fewer hex digits apart: no IPv6 inside.
         assert_eq!(runs, vec!["fe80::1", "1:2345:6"]);
     }
@@ -416,15 +380,15 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn locators_match_their_references(text in "[ab1 ._=:+/\\-]{0,80}") {
-            proptest::prop_assert_eq!(spaced_regions(&text, 4), reference(&text, 4));
+        fn locators_match_their_references(text in "[ab1 ._=:+/\\-]{0,200}") {
+            proptest::prop_assert_eq!(spaced_regions(&text, &classes(&text), 4), reference(&text, 4));
             let re = regex::Regex::new(r"[A-Za-z0-9+/_\-]{4,}={0,2}").unwrap();
             let want: Vec<Range<usize>> = re.find_iter(&text).map(|m| m.range()).collect();
-            proptest::prop_assert_eq!(encoded_runs(&text, 4), want);
+            proptest::prop_assert_eq!(encoded_runs(&text, &classes(&text), 4), want);
             let want: Vec<u32> = text.bytes().enumerate().filter(|(_, b)| b.is_ascii_digit()).map(|(i, _)| i as u32).collect();
-            proptest::prop_assert_eq!(digit_positions(text.as_bytes()), want);
+            proptest::prop_assert_eq!(digit_positions(&classes(&text)), want);
             // Every IPv6-shaped match with a digit lies inside a hex/colon run.
-            let runs = hex_colon_runs(&text);
+            let runs = hex_colon_runs(&text, &classes(&text));
             let ipv6 = regex::Regex::new(r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}").unwrap();
             for m in ipv6.find_iter(&text).filter(|m| m.as_str().bytes().any(|b| b.is_ascii_digit())) {
                 proptest::prop_assert!(runs.iter().any(|r| r.start <= m.start() && m.end() <= r.end), "{:?}", m);
@@ -452,13 +416,13 @@ mod tests {
         // Phone-shaped text with random separators and lengths, so that matches and near
         // misses are frequent.
         fn phone_matches_lie_in_phone_windows(text in "(a|[ .\\-]|[0-9]{1,2})?([+]1?[ .\\-]?)?([(][2-9][0-9]{2}[)] ?|[2-9][0-9]{2}[ .\\-]?)[0-9]{1,3}[ .\\-]?[0-9]{1,6}([ .\\-]?[0-9]{1,3}){0,3}(a| |[.][0-9]|\u{e9})?") {
-            let windows = phone_windows(&text, &digit_positions(text.as_bytes()));
+            let windows = phone_windows(&text, &digit_positions(&classes(&text)));
             proptest::prop_assert_eq!(match_outside(&catalogue_pattern("pii.phone"), &text, &windows), None);
         }
 
         #[test]
         fn ipv4_shapes_lie_in_digit_dot_windows(text in "([0-9]{1,4}|[.]{1,2}|[a :\u{e9}]){0,40}") {
-            let windows = digit_dot_windows(&text, &digit_positions(text.as_bytes()), 3, 15);
+            let windows = digit_dot_windows(&text, &digit_positions(&classes(&text)), 3, 15);
             let ipv4 = regex::Regex::new(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}").unwrap();
             proptest::prop_assert_eq!(match_outside(&ipv4, &text, &windows), None);
         }
@@ -467,7 +431,7 @@ mod tests {
         // Digit groups glued to letters, `_`, separators and non-ASCII text: every SSN- or
         // card-shaped match (from any start) lies in a digit window that begins a word.
         fn ssn_and_card_matches_lie_in_digit_windows(text in "([0-9]{1,6}|[ \\-]|[a_\u{e9}]){0,40}") {
-            let digits = digit_positions(text.as_bytes());
+            let digits = digit_positions(&classes(&text));
             for (id, min_digits, max_len) in [("pii.us_ssn", 9, 11), ("pii.credit_card", 13, 37)] {
                 let windows = digit_windows(&text, &digits, min_digits, max_len);
                 proptest::prop_assert_eq!(match_outside(&catalogue_pattern(id), &text, &windows), None, "{}", id);
@@ -478,11 +442,11 @@ mod tests {
     #[test]
     fn a_long_run_of_digits_opens_one_small_window_at_its_start() {
         let text = "x ".to_string() + &"1234567890".repeat(1000) + " y";
-        let digits = digit_positions(text.as_bytes());
+        let digits = digit_positions(&classes(&text));
         assert_eq!(digit_windows(&text, &digits, 13, 37), vec![0..39]);
         assert!(phone_windows(&text, &digits).is_empty());
         let ids = "toolu_0123456789012345 and 4111 1111 1111 1111";
-        let windows = digit_windows(ids, &digit_positions(ids.as_bytes()), 13, 37);
+        let windows = digit_windows(ids, &digit_positions(&classes(ids)), 13, 37);
         assert_eq!(windows.len(), 1);
         assert!(ids[windows[0].clone()].contains("4111 1111 1111 1111"));
     }
@@ -501,14 +465,14 @@ mod tests {
             "ab",
             "",
         ] {
-            assert_eq!(spaced_regions(text, 4), reference(text, 4), "{text:?}");
+            assert_eq!(spaced_regions(text, &classes(text), 4), reference(text, 4), "{text:?}");
         }
     }
 
     #[test]
     fn spaced_regions_hold_letter_spaced_runs() {
         let text = "please i g n o r e all, and x.y";
-        let regions: Vec<&str> = spaced_regions(text, 4).into_iter().map(|r| &text[r]).collect();
+        let regions: Vec<&str> = spaced_regions(text, &classes(text), 4).into_iter().map(|r| &text[r]).collect();
         assert!(regions.iter().any(|r| r.contains("i g n o r e")), "{regions:?}");
         assert!(regions.iter().all(|r| !r.contains("x.y")));
     }

@@ -15,7 +15,7 @@
 //! 4. for text that can carry instructions: find letter-spaced runs (stretches of single
 //!    letters and separators, then the spaced-run regex inside them), join them and rerun
 //!    the injection and jailbreak detectors on that view;
-//! 5. find base64/hex runs of 24+ characters (a skipping byte probe), decode qualifying
+//! 5. find base64/hex runs of 24+ characters (on the byte-class bitmaps), decode qualifying
 //!    ones (bounded, one level), normalize the decoded texts, and run all detectors over
 //!    them in one combined view; such findings span the whole encoded run in the original.
 //!
@@ -33,6 +33,7 @@ use regex_automata::meta::Regex;
 
 use crate::cache::{CacheLimits, CacheStats, CachedFinding, ScanCache};
 use crate::catalogue::{self, DetectorDef, Locate, Redact};
+use crate::classes::ByteClasses;
 use crate::decode::decode_run;
 use crate::error::DetectionError;
 use crate::finding::{Category, DetectorInfo, Finding, Transform};
@@ -143,13 +144,14 @@ impl GateSet {
 struct View<'t> {
     text: &'t str,
     lower: OnceCell<String>,
+    classes: OnceCell<ByteClasses>,
     digits: OnceCell<Vec<u32>>,
     gates: OnceCell<u64>,
 }
 
 impl<'t> View<'t> {
     fn new(text: &'t str) -> Self {
-        View { text, lower: OnceCell::new(), digits: OnceCell::new(), gates: OnceCell::new() }
+        View { text, lower: OnceCell::new(), classes: OnceCell::new(), digits: OnceCell::new(), gates: OnceCell::new() }
     }
 
     /// ASCII-lowercased copy: same length and byte offsets as `text`.
@@ -162,8 +164,12 @@ impl<'t> View<'t> {
         *self.gates.get_or_init(|| gates.open(self))
     }
 
+    fn classes(&self) -> &ByteClasses {
+        self.classes.get_or_init(|| ByteClasses::new(self.text.as_bytes()))
+    }
+
     fn digits(&self) -> &[u32] {
-        self.digits.get_or_init(|| locate::digit_positions(self.text.as_bytes()))
+        self.digits.get_or_init(|| locate::digit_positions(self.classes()))
     }
 }
 
@@ -394,7 +400,7 @@ impl Scanner {
             // No detector's pattern and no spaced run: only the encoded runs remain, which
             // the union leaves out (see `quick`). ASCII text is its own normal form.
             let mut out = Vec::new();
-            let runs = locate::encoded_runs(text, ENCODED_MIN_LEN);
+            let runs = locate::encoded_runs(text, &ByteClasses::new(text.as_bytes()), ENCODED_MIN_LEN);
             if !runs.is_empty() {
                 self.scan_encoded(kind, text, &runs, &|r| r, &mut out);
             }
@@ -422,7 +428,7 @@ impl Scanner {
         if self.defs.iter().any(|d| is_instruction_detector(d) && d.scope.applies(kind)) {
             self.scan_despaced(kind, &view, &map, &mut out);
         }
-        let runs = locate::encoded_runs(view.text, ENCODED_MIN_LEN);
+        let runs = locate::encoded_runs(view.text, view.classes(), ENCODED_MIN_LEN);
         if !runs.is_empty() {
             self.scan_encoded(kind, view.text, &runs, &map, &mut out);
         }
@@ -438,7 +444,7 @@ impl Scanner {
         out: &mut Vec<CachedFinding>,
     ) {
         let mut runs: Vec<Range<usize>> = Vec::new();
-        for region in locate::spaced_regions(view.text, SPACED_MIN_LETTERS) {
+        for region in locate::spaced_regions(view.text, view.classes(), SPACED_MIN_LETTERS) {
             runs.extend(self.spaced.find_iter(Input::new(view.text).span(region)).map(|m| m.range()));
         }
         if runs.is_empty() {
@@ -511,7 +517,7 @@ impl Scanner {
             // a finding is a whole run: a run it rejects as a whole (`a::b::1`, `4::`) holds
             // none and its regex search is skipped.
             Locate::HexColonRuns => Some(
-                locate::hex_colon_runs(view.text)
+                locate::hex_colon_runs(view.text, view.classes())
                     .into_iter()
                     .filter(|r| def.validate.is_none_or(|check| check(view.text, r.clone(), def.confidence).is_some()))
                     .collect(),
@@ -681,11 +687,13 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     };
     let (d, _) = time(&|_, v| v.text.to_ascii_lowercase().len());
     println!("{:40} {d:>12?}", "lowercase views");
-    let (d, _) = time(&|_, v| locate::digit_positions(v.text.as_bytes()).len());
+    let (d, _) = time(&|_, v| ByteClasses::new(v.text.as_bytes()).len());
+    println!("{:40} {d:>12?}", "byte classes");
+    let (d, _) = time(&|_, v| locate::digit_positions(v.classes()).len());
     println!("{:40} {d:>12?}", "digit positions");
-    let (d, n) = time(&|_, v| locate::spaced_regions(v.text, SPACED_MIN_LETTERS).len());
+    let (d, n) = time(&|_, v| locate::spaced_regions(v.text, v.classes(), SPACED_MIN_LETTERS).len());
     println!("{:40} {d:>12?} {n} regions", "spaced regions (all segments)");
-    let (d, n) = time(&|_, v| locate::hex_colon_runs(v.text).len());
+    let (d, n) = time(&|_, v| locate::hex_colon_runs(v.text, v.classes()).len());
     println!("{:40} {d:>12?} {n} runs", "hex colon runs");
     let (d, n) = time(&|_, v| locate::digit_dot_windows(v.text, v.digits(), 3, 15).len());
     println!("{:40} {d:>12?} {n} windows", "ipv4 windows");
@@ -698,7 +706,7 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     println!("{:40} {d:>12?} {n}", "gates");
     let (d, n) = time(&|_, v| normalize(v.text).text().len());
     println!("{:40} {d:>12?} {n}", "normalize");
-    let (d, n) = time(&|_, v| locate::encoded_runs(v.text, ENCODED_MIN_LEN).len());
+    let (d, n) = time(&|_, v| locate::encoded_runs(v.text, v.classes(), ENCODED_MIN_LEN).len());
     println!("{:40} {d:>12?} {n} runs", "encoded runs");
     for (idx, def) in s.defs.iter().enumerate() {
         let (d, n) = time(&|kind, v| {
@@ -820,7 +828,7 @@ mod tests {
         fn spaced_runs_are_the_trigger_matches(text in "([a-zA-Z]{1,3}|[ ._*/\\-]{1,2}|[,0\n]|\u{e9}){0,40}") {
             let s = scanner();
             let mut runs: Vec<Range<usize>> = Vec::new();
-            for region in locate::spaced_regions(&text, SPACED_MIN_LETTERS) {
+            for region in locate::spaced_regions(&text, &ByteClasses::new(text.as_bytes()), SPACED_MIN_LETTERS) {
                 runs.extend(s.spaced.find_iter(Input::new(text.as_str()).span(region)).map(|m| m.range()));
             }
             let re = regex::Regex::new(catalogue::TRIGGER_SPACED).unwrap();
