@@ -1,5 +1,5 @@
 //! Byte-class bitmaps: for every 64 bytes of a text, one `u64` per class the locators ask
-//! about (letter, digit, spacing separator, base64/hex alphabet, colon), bit `i` for byte
+//! about (letter, digit, spacing separator, base64/hex alphabet, colon, word byte), bit `i` for byte
 //! `i` of the block.
 //!
 //! Why: the locators (digit positions, letter-spaced stretches, encoded runs, IPv6 colon
@@ -25,6 +25,8 @@ pub(crate) struct Block {
     pub encoded: u64,
     /// `:`
     pub colon: u64,
+    /// ASCII word bytes, `[A-Za-z0-9_]` (what `(?-u:\b)` looks at).
+    pub word: u64,
 }
 
 /// A text's byte classes, one [`Block`] per 64 bytes.
@@ -85,6 +87,7 @@ const DIGIT: u8 = 2;
 const SPACING: u8 = 4;
 const ENCODED: u8 = 8;
 const COLON: u8 = 16;
+const WORD: u8 = 32;
 
 /// Every byte's classes, for the scalar path.
 const TABLE: [u8; 256] = {
@@ -108,6 +111,9 @@ const TABLE: [u8; 256] = {
         if c == b':' {
             class |= COLON;
         }
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            class |= WORD;
+        }
         t[b] = class;
         b += 1;
     }
@@ -124,6 +130,7 @@ fn classify_scalar(chunk: &[u8]) -> Block {
         block.spacing |= bit(SPACING);
         block.encoded |= bit(ENCODED);
         block.colon |= bit(COLON);
+        block.word |= bit(WORD);
     }
     block
 }
@@ -159,15 +166,18 @@ mod sse2 {
             // `| 0x20` lowercases ASCII letters and maps no other byte into `a..=z`.
             let letter = in_range(simd, simd.or_u8x16(v, simd.splat_u8x16(0x20)), b'a', b'z');
             let digit = in_range(simd, v, b'0', b'9');
-            let dash_underscore_slash = or(or(is(b'-'), is(b'_')), is(b'/'));
+            let underscore = is(b'_');
+            let alphanumeric = or(letter, digit);
+            let dash_underscore_slash = or(or(is(b'-'), underscore), is(b'/'));
             let spacing = or(or(dash_underscore_slash, or(is(b' '), is(b'.'))), is(b'*'));
-            let encoded = or(or(letter, digit), or(dash_underscore_slash, is(b'+')));
+            let encoded = or(alphanumeric, or(dash_underscore_slash, is(b'+')));
             let shift = lane * 16;
             block.letter |= bits(simd, letter) << shift;
             block.digit |= bits(simd, digit) << shift;
             block.spacing |= bits(simd, spacing) << shift;
             block.encoded |= bits(simd, encoded) << shift;
             block.colon |= bits(simd, is(b':')) << shift;
+            block.word |= bits(simd, or(alphanumeric, underscore)) << shift;
         }
         block
     }
@@ -198,6 +208,7 @@ mod tests {
                 proptest::prop_assert_eq!(classes.has(i, |k| k.spacing), b" ._-*/".contains(&b));
                 proptest::prop_assert_eq!(classes.has(i, |k| k.encoded), b.is_ascii_alphanumeric() || b"+/_-".contains(&b));
                 proptest::prop_assert_eq!(classes.has(i, |k| k.colon), b == b':');
+                proptest::prop_assert_eq!(classes.has(i, |k| k.word), b.is_ascii_alphanumeric() || b == b'_');
             }
             for class in [|k: &Block| k.letter, |k: &Block| k.digit, |k: &Block| k.encoded] {
                 proptest::prop_assert!(!classes.has(text.len(), class));

@@ -160,6 +160,7 @@ mod request_body;
 mod scanner;
 mod segments;
 mod validators;
+mod word_triggers;
 
 pub use cache::{CacheLimits, CacheStats, CacheWeight, SegmentCache, TenantKeys};
 pub use error::DetectionError;

@@ -6,7 +6,9 @@
 //! 2. for each detector whose scope covers the segment's source: skip it if its gate
 //!    literals do not occur; find the regions where it can match ([`Locate`]: the whole
 //!    text for patterns with a literal prefilter of their own, windows around dense digit
-//!    clusters for numbers, hex/colon runs for IPv6); run its regex there, case-sensitive
+//!    clusters for numbers, hex/colon runs for IPv6; for phrases that begin at a word
+//!    boundary with a word from a list, only the word starts where such a word begins,
+//!    see [`WordTriggers`]); run its regex there, case-sensitive
 //!    patterns on the normalized text and case-insensitive ones (`(?i-u)`, ASCII literals)
 //!    case-sensitively on its ASCII-lowercased copy, which has the same byte offsets, so
 //!    the regex crate can use its literal prefilters instead of a byte-at-a-time DFA;
@@ -28,8 +30,8 @@
 use std::cell::OnceCell;
 use std::ops::Range;
 
-use regex_automata::Input;
 use regex_automata::meta::Regex;
+use regex_automata::{Anchored, Input};
 
 use crate::cache::{CacheLimits, CacheStats, CachedFinding, ScanCache};
 use crate::catalogue::{self, DetectorDef, Locate, Redact};
@@ -41,6 +43,7 @@ use crate::locate;
 use crate::normalize::{collapse_spacing, normalize};
 use crate::quick::{QUICK_MAX_LEN, QuickCheck};
 use crate::segments::{Segment, SegmentRef, SourceKind};
+use crate::word_triggers::WordTriggers;
 
 /// Compiled-program size limit per regex.
 const REGEX_SIZE_LIMIT: usize = 32 * 1024 * 1024;
@@ -147,11 +150,19 @@ struct View<'t> {
     classes: OnceCell<ByteClasses>,
     digits: OnceCell<Vec<u32>>,
     gates: OnceCell<u64>,
+    word_hits: OnceCell<Vec<(u32, u64)>>,
 }
 
 impl<'t> View<'t> {
     fn new(text: &'t str) -> Self {
-        View { text, lower: OnceCell::new(), classes: OnceCell::new(), digits: OnceCell::new(), gates: OnceCell::new() }
+        View {
+            text,
+            lower: OnceCell::new(),
+            classes: OnceCell::new(),
+            digits: OnceCell::new(),
+            gates: OnceCell::new(),
+            word_hits: OnceCell::new(),
+        }
     }
 
     /// ASCII-lowercased copy: same length and byte offsets as `text`.
@@ -166,6 +177,11 @@ impl<'t> View<'t> {
 
     fn classes(&self) -> &ByteClasses {
         self.classes.get_or_init(|| ByteClasses::new(self.text.as_bytes()))
+    }
+
+    /// Word starts where a word-triggered detector can match (see [`WordTriggers`]).
+    fn word_hits(&self, triggers: &WordTriggers) -> &[(u32, u64)] {
+        self.word_hits.get_or_init(|| triggers.candidates(self.lower().as_bytes(), self.classes()))
     }
 
     fn digits(&self) -> &[u32] {
@@ -278,6 +294,8 @@ pub struct Scanner {
     quick: Vec<usize>,
     quick_checks: Vec<QuickCheck>,
     spaced: Regex,
+    /// Detectors searched only at word starts where one of their leading words begins.
+    triggers: WordTriggers,
     cache: ScanCache,
 }
 
@@ -296,14 +314,16 @@ impl Scanner {
     /// Compiles the catalogue with the given cache limits.
     pub fn with_cache_limits(limits: CacheLimits) -> Result<Scanner, DetectionError> {
         let defs = catalogue::detectors();
+        let lowered: Vec<Option<String>> = defs.iter().map(|d| for_lowercase_view(d.pattern)).collect();
         let compiled = defs
             .iter()
-            .map(|d| {
-                let lowered = for_lowercase_view(d.pattern);
+            .zip(&lowered)
+            .map(|(d, lowered)| {
                 let regex = compile(d.id, lowered.as_deref().unwrap_or(d.pattern))?;
                 Ok(Compiled { regex, lowercase: lowered.is_some() })
             })
             .collect::<Result<Vec<_>, DetectionError>>()?;
+        let triggers = WordTriggers::new(&lowered.iter().map(Option::as_deref).collect::<Vec<_>>());
         let spaced = compile("trigger.spaced", catalogue::TRIGGER_SPACED)?;
         let infos = defs
             .iter()
@@ -317,7 +337,17 @@ impl Scanner {
             .collect();
         let gates = KINDS.iter().map(|&kind| GateSet::new(&defs, kind)).collect::<Result<Vec<_>, DetectionError>>()?;
         let (quick, quick_checks) = quick_checks(&defs)?;
-        Ok(Scanner { defs, infos, compiled, gates, quick, quick_checks, spaced, cache: ScanCache::new(limits) })
+        Ok(Scanner {
+            defs,
+            infos,
+            compiled,
+            gates,
+            quick,
+            quick_checks,
+            spaced,
+            triggers,
+            cache: ScanCache::new(limits),
+        })
     }
     /// Every detector: id, category, confidence, description.
     pub fn catalogue(&self) -> &[DetectorInfo] {
@@ -551,25 +581,47 @@ impl Scanner {
             _ => def.confidence,
         };
         let mut found = 0;
+        // Records one match; false once the detector has its maximum of findings.
+        let mut record = |matched: Range<usize>| -> bool {
+            let (range, conf) = match def.validate {
+                Some(check) => match check(text, matched, confidence) {
+                    Some(v) => v,
+                    None => return true,
+                },
+                None => (matched, confidence),
+            };
+            let Some(clear) = text.get(range.clone()) else { return true };
+            out.push(CachedFinding {
+                detector: idx,
+                confidence: conf,
+                span: map(range),
+                redacted: redact(def.redact, clear).into_boxed_str(),
+                transform,
+            });
+            found += 1;
+            found < MAX_FINDINGS_PER_DETECTOR
+        };
+        if located.is_none() && c.lowercase && self.triggers.applies(idx) {
+            // Only word starts where one of its leading words begins (`word_triggers`).
+            let mut resume = 0;
+            for &(at, detectors) in view.word_hits(&self.triggers) {
+                let at = at as usize;
+                if detectors & (1 << idx) == 0 || at < resume {
+                    continue;
+                }
+                let input = Input::new(haystack).span(at..haystack.len()).anchored(Anchored::Yes);
+                if let Some(m) = c.regex.search(&input) {
+                    resume = m.end();
+                    if !record(m.range()) {
+                        return;
+                    }
+                }
+            }
+            return;
+        }
         for region in regions {
             for m in c.regex.find_iter(Input::new(haystack).span(region.clone())) {
-                let (range, conf) = match def.validate {
-                    Some(check) => match check(text, m.range(), confidence) {
-                        Some(v) => v,
-                        None => continue,
-                    },
-                    None => (m.range(), confidence),
-                };
-                let Some(matched) = text.get(range.clone()) else { continue };
-                out.push(CachedFinding {
-                    detector: idx,
-                    confidence: conf,
-                    span: map(range),
-                    redacted: redact(def.redact, matched).into_boxed_str(),
-                    transform,
-                });
-                found += 1;
-                if found >= MAX_FINDINGS_PER_DETECTOR {
+                if !record(m.range()) {
                     return;
                 }
             }
@@ -814,12 +866,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn phrase_detectors_run_at_word_starts() {
+        let s = scanner();
+        for id in [
+            "injection.instruction_override",
+            "injection.system_prompt_exfiltration",
+            "injection.hidden_instruction",
+            "jailbreak.no_restrictions",
+        ] {
+            let idx = s.defs.iter().position(|d| d.id == id).unwrap();
+            assert!(s.triggers.applies(idx), "{id}");
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         #[test]
         fn random_text_finds_the_same(text in "([0-9]{1,5}|[A-Z]{1,3}|[a-f]{1,3}|[ .:()+\\-@_=/\\n]|ignore|previous|instructions|you are|DAN|mode|sk-|AKIA|Human|System|\u{e9}){0,40}") {
             let s = scanner();
             for kind in [SourceKind::ToolResult, SourceKind::System] {
+                proptest::prop_assert_eq!(located(s, kind, &text), reference(s, kind, &text));
+            }
+        }
+
+        #[test]
+        // The phrase detectors' words glued to each other, to word bytes (`x`, `_`, `7`)
+        // and to separators: the word-start candidates must find every match the full
+        // search finds, and no other, including matches that begin right after another.
+        fn phrase_text_finds_the_same(text in "(ignore previous instructions|Forget all prior rules|if you are an AI,|note to the assistant|ai: you must|print your system prompt|what were your rules|pretend you have no restrictions|not bound by rules|without ethical limits|ignore|if|you|ai|note|no|not|the|[ _x7,:\\n\\t]){0,30}") {
+            let s = scanner();
+            for kind in [SourceKind::ToolResult, SourceKind::UserText] {
                 proptest::prop_assert_eq!(located(s, kind, &text), reference(s, kind, &text));
             }
         }

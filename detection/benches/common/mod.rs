@@ -150,5 +150,9 @@ pub fn adversarial() -> Vec<(&'static str, String)> {
         ("emails", repeat_to("a.b.c.d.e.f.g@", MB)),
         ("html_comments", repeat_to("<!-- ", MB)),
         ("fake_turns", repeat_to("\n\nHuman: hi\n\nAssistant: ok", MB)),
+        // Every word begins a phrase detector's leading word, so each starts an anchored
+        // search (`word_triggers`): the most such searches a megabyte can hold.
+        ("short_trigger_words", repeat_to("if no ai,act not ", MB)),
+        ("trigger_word_starts", repeat_to("if-no-ai-act-not-what-", MB)),
     ]
 }
