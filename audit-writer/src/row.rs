@@ -108,6 +108,7 @@ fn source_name(source: SegmentSource) -> &'static str {
         SegmentSource::ToolDefinition => "tool_definition",
         SegmentSource::Response => "response",
         SegmentSource::Metadata => "metadata",
+        SegmentSource::File => "file",
     }
 }
 

@@ -105,6 +105,16 @@ pub fn capture(
         budget -= text.len();
         let request = segment.origin.request_index;
         match (request, segment.origin.message_index) {
+            // A Files API upload: each file is a message of its own.
+            (None, None) if segment.origin.source == SourceKind::Document => {
+                let block = CapturedBlock { kind: CapturedBlockKind::Document, text, name: None };
+                conversation.messages.push(CapturedMessage {
+                    role: "file".into(),
+                    blocks: vec![block],
+                    request_index: None,
+                });
+                current_message = None;
+            }
             (None, None) => conversation.system.push(text),
             (_, message) => {
                 // A batch request's top-level system prompt is a message of its own, so

@@ -59,7 +59,7 @@ pub struct InspectRequest<'a> {
     pub headers: &'a HeaderMap,
     pub gateway_key_headers: &'a [axum::http::HeaderName],
     pub session_id: Option<String>,
-    pub body: &'a [u8],
+    pub body: &'a axum::body::Bytes,
 }
 
 /// Reads the body's facts and segments as `endpoint`'s (from the bytes, no `Value` tree)
@@ -79,6 +79,9 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
         Endpoint::Complete => {
             let InspectedBody { facts, segments } = inspect_completion_body(request.body).map_err(unreadable)?;
             (facts, segments, None)
+        }
+        Endpoint::FileUpload => {
+            (RequestFacts::default(), crate::upload::file_segments(request.headers, request.body)?, None)
         }
         Endpoint::MessageBatches => {
             let InspectedBatch { requests, segments } = inspect_batch_body(request.body).map_err(unreadable)?;
@@ -172,6 +175,7 @@ pub fn provenance(origin: &portcullis_detection::SegmentRef) -> SegmentProvenanc
         SourceKind::System if origin.message_index.is_none() => SegmentSource::System,
         SourceKind::ToolResult => SegmentSource::ToolResult,
         SourceKind::ToolUseInput => SegmentSource::ToolUse,
+        SourceKind::Document if origin.message_index.is_none() => SegmentSource::File,
         _ => SegmentSource::Message,
     };
     let index = |i: Option<usize>| i.and_then(|i| u32::try_from(i).ok());

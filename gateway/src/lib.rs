@@ -50,6 +50,7 @@ pub mod request_span;
 pub mod secret;
 pub mod server;
 pub mod state;
+pub mod upload;
 pub mod upstream;
 
 use std::sync::Arc;

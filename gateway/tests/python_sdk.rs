@@ -1,7 +1,8 @@
 //! The official `anthropic` Python SDK (pinned, in the venv scripts/install-deps.sh
 //! creates) through the gateway: create, stream, count_tokens, models, batches (a batch
-//! carrying an injection raising PermissionDeniedError), and a rejected gateway key raising
-//! AuthenticationError. Also with the `/api/v1/anthropic` base URL.
+//! carrying an injection raising PermissionDeniedError), Files API uploads (a text file
+//! carrying one likewise), and a rejected gateway key raising AuthenticationError. Also
+//! with the `/api/v1/anthropic` base URL.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 
 use crate::batches::create_batch;
 use crate::errors::ApiError;
+use crate::files::upload_file;
 use crate::messages::{count_tokens, create_message};
 use crate::models::{get_model, list_models};
 use crate::recorder::record_request;
@@ -20,6 +21,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/messages", post(create_message))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/messages/batches", post(create_batch))
+        .route("/v1/files", post(upload_file))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .fallback(not_found)

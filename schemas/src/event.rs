@@ -19,6 +19,8 @@
 //!   not a new version of this one.
 //! * New [`Decision`] / [`EventKind`] variants need a ClickHouse migration
 //!   extending the `Enum8` column *before* any writer emits them.
+//! * A new variant of any enum cannot be read by an older reader, so readers (the
+//!   audit-writer) are upgraded before the writers that emit it.
 //!
 //! # Units
 //!
@@ -41,7 +43,8 @@ use crate::content::CapturedConversation;
 /// Version of the [`SecurityEvent`] layout written by this crate.
 /// 2: `findings_omitted`, `ml_verdicts_omitted`.
 /// 3: [`SegmentProvenance::request_index`] (requests of a Message Batches body).
-pub const SCHEMA_VERSION: u16 = 3;
+/// 4: [`SegmentSource::File`] (the text of a Files API upload).
+pub const SCHEMA_VERSION: u16 = 4;
 
 /// Most findings one event carries (see [`SecurityEvent::bound_lists`]).
 pub const MAX_EVENT_FINDINGS: usize = 256;
@@ -124,6 +127,9 @@ pub enum SegmentSource {
     Response,
     /// Request metadata (headers, `metadata` object).
     Metadata,
+    /// A file uploaded to the Files API (`POST /v1/files`); `block_index` is its part in
+    /// the multipart body. Schema 4: readers must be upgraded before writers send it.
+    File,
 }
 
 /// Where in the request a finding or verdict applies.

@@ -1,8 +1,9 @@
 //! Which API endpoint a request path names, and so whether its body is inspected.
 //!
 //! The endpoints that carry prompts are inspected: `POST /v1/messages`,
-//! `/v1/messages/count_tokens`, `/v1/messages/batches` (every request of a batch) and the
-//! legacy Text Completions `/v1/complete`. Every other path is forwarded as it is.
+//! `/v1/messages/count_tokens`, `/v1/messages/batches` (every request of a batch), the
+//! legacy Text Completions `/v1/complete`, and Files API uploads `/v1/files` (a text file
+//! is used later by id, see [`crate::upload`]). Every other path is forwarded as it is.
 //!
 //! Why a spelling check: the gateway decides on the path it receives, the upstream on the
 //! path it ends up with, and the two can differ. The URL parser that builds the upstream
@@ -29,15 +30,18 @@ pub enum Endpoint {
     /// `POST /v1/complete`, the legacy Text Completions API: a `prompt` string of
     /// `\n\nHuman:` / `\n\nAssistant:` turns.
     Complete,
+    /// `POST /v1/files`, a Files API upload (`multipart/form-data`).
+    FileUpload,
 }
 
 impl Endpoint {
     /// Canonical paths, as the API documents them.
-    const ALL: [(&'static str, Endpoint); 4] = [
+    const ALL: [(&'static str, Endpoint); 5] = [
         ("/v1/messages", Endpoint::Messages),
         ("/v1/messages/count_tokens", Endpoint::CountTokens),
         ("/v1/messages/batches", Endpoint::MessageBatches),
         ("/v1/complete", Endpoint::Complete),
+        ("/v1/files", Endpoint::FileUpload),
     ];
 }
 
@@ -143,7 +147,10 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/messages/batches"), Route::Forward);
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Forward);
         assert_eq!(route(&Method::POST, "/v1/messages/batches/msgbatch_01/cancel"), Route::Forward);
-        assert_eq!(route(&Method::POST, "/v1/files"), Route::Forward);
+        assert_eq!(route(&Method::POST, "/v1/files"), Route::Inspect(Endpoint::FileUpload));
+        assert_eq!(route(&Method::GET, "/v1/files"), Route::Forward);
+        assert_eq!(route(&Method::GET, "/v1/files/file_011/content"), Route::Forward);
+        assert_eq!(route(&Method::DELETE, "/v1/files/file_011"), Route::Forward);
     }
 
     #[test]
@@ -166,6 +173,8 @@ mod tests {
             "/v1/messages/./batches",
             "/v1/complete/",
             "/v1/Complete",
+            "/v1/files/",
+            "/v1/./files",
         ] {
             assert!(matches!(route(&Method::POST, path), Route::NonCanonical { .. }), "{path}");
             // The method does not matter: the spelling is refused before anything else.
