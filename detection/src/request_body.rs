@@ -1,7 +1,8 @@
 //! Reads a Messages API request body straight from its bytes into segments and facts
 //! ([`inspect_body`]); a Message Batches body is read as the Messages bodies of its
 //! requests ([`inspect_batch_body`]), a legacy Text Completions body as the turns of its
-//! prompt ([`inspect_completion_body`]).
+//! prompt ([`inspect_completion_body`]), an OpenAI Chat Completions body (the API's OpenAI
+//! SDK compatibility layer) by its roles ([`inspect_chat_completion_body`], in `chat.rs`).
 //!
 //! This is what the gateway runs on every inspected request. It yields exactly what the
 //! earlier extraction over a parsed `serde_json::Value` yields (kept as the oracle in
@@ -26,6 +27,9 @@ use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAcces
 use serde_json::Value;
 
 use crate::segments::{RequestFacts, Segment, SegmentRef, SourceKind};
+
+mod chat;
+pub use chat::inspect_chat_completion_body;
 
 /// A request body that could not be read for inspection.
 #[derive(Debug, thiserror::Error)]

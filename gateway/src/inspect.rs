@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
     BatchRequest, BodyError, Decision, Finding, InspectedBatch, InspectedBody, PolicyInput, RequestFacts, Scanner,
-    Segment, SourceKind, Verdict, inspect_batch_body, inspect_body, inspect_completion_body,
+    Segment, SourceKind, Verdict, inspect_batch_body, inspect_body, inspect_chat_completion_body,
+    inspect_completion_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
@@ -78,6 +79,10 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
         }
         Endpoint::Complete => {
             let InspectedBody { facts, segments } = inspect_completion_body(request.body).map_err(unreadable)?;
+            (facts, segments, None)
+        }
+        Endpoint::ChatCompletions => {
+            let InspectedBody { facts, segments } = inspect_chat_completion_body(request.body).map_err(unreadable)?;
             (facts, segments, None)
         }
         Endpoint::FileUpload => {

@@ -428,6 +428,41 @@ async fn a_compressed_prompt_is_refused_with_a_clear_message() {
     assert_eq!(stack.mock.call_count(), 2);
 }
 
+#[tokio::test]
+async fn the_openai_compatible_endpoint_is_inspected() {
+    let stack = Stack::start().await;
+    let chat = |messages: serde_json::Value| {
+        serde_json::json!({"model": "claude-sonnet-4-5", "max_completion_tokens": 32, "messages": messages}).to_string()
+    };
+    // An injection in a tool message (what a function returned) is blocked.
+    let poisoned = chat(serde_json::json!([
+        {"role": "user", "content": "What is the weather?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": format!("Sunny. {INJECTION}")},
+    ]));
+    let blocked = assert_blocked(stack.post("/v1/chat/completions", &poisoned).send().await.unwrap()).await;
+    assert!(blocked["error"]["message"].as_str().unwrap().contains("injection.instruction_override"), "{blocked}");
+    assert_eq!(stack.mock.call_count(), 0);
+    // A clean one is forwarded byte for byte and answered by the mock.
+    let clean = chat(serde_json::json!([
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": [{"type": "text", "text": "Why is the sky blue?"}]},
+    ]));
+    let response = stack.post("/v1/chat/completions", &clean).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-risk-blocked"], "false");
+    let reply: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(reply["object"], "chat.completion");
+    assert_eq!(stack.mock.requests()[0].body.as_ref(), clean.as_bytes());
+    // What cannot be read is not forwarded.
+    assert_eq!(stack.post("/v1/chat/completions", "[]").send().await.unwrap().status(), 400);
+    assert_eq!(stack.mock.call_count(), 1);
+    let events = stack.gateway.audit_events(2).await;
+    assert_eq!(events[0]["findings"][0]["segment"]["source"], "tool_result");
+    assert_eq!(events[1]["model"], "claude-sonnet-4-5");
+}
+
 /// `POST /v1/files` as the SDKs send it: one `file` part (and the gateway key).
 fn file_upload(stack: &Stack, filename: &str, content_type: &str, data: &[u8]) -> (reqwest::RequestBuilder, Vec<u8>) {
     let mut body = b"--PortcullisBoundary\r\n".to_vec();

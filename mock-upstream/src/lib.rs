@@ -4,7 +4,8 @@
 //! It speaks the real wire format closely enough for the official SDKs and
 //! Claude Code: `POST /v1/messages` (JSON or SSE streaming, with thinking and
 //! tool-use blocks), `POST /v1/messages/count_tokens`, `POST /v1/messages/batches`
-//! (creation only), `POST /v1/files` (upload only), `GET /v1/models[/{id}]`,
+//! (creation only), `POST /v1/files` (upload only), `POST /v1/chat/completions` (the
+//! OpenAI compatibility layer, without streaming), `GET /v1/models[/{id}]`,
 //! Anthropic-shaped errors and `request-id` headers. Replies are deterministic
 //! (`Mock reply to: <prompt>`), token counts follow fixed formulas, and markers
 //! in the last user message trigger failures: `[[mock:overloaded]]`,
@@ -17,6 +18,7 @@
 
 mod auth;
 mod batches;
+mod chat;
 mod config;
 mod errors;
 mod files;

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::batches::create_batch;
+use crate::chat::create_chat_completion;
 use crate::errors::ApiError;
 use crate::files::upload_file;
 use crate::messages::{count_tokens, create_message};
@@ -21,6 +22,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/messages", post(create_message))
         .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/messages/batches", post(create_batch))
+        .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/files", post(upload_file))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))

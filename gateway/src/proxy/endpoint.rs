@@ -2,8 +2,9 @@
 //!
 //! The endpoints that carry prompts are inspected: `POST /v1/messages`,
 //! `/v1/messages/count_tokens`, `/v1/messages/batches` (every request of a batch), the
-//! legacy Text Completions `/v1/complete`, and Files API uploads `/v1/files` (a text file
-//! is used later by id, see [`crate::upload`]). Every other path is forwarded as it is.
+//! legacy Text Completions `/v1/complete`, the OpenAI SDK compatibility layer's
+//! `/v1/chat/completions`, and Files API uploads `/v1/files` (a text file is used later by
+//! id, see [`crate::upload`]). Every other path is forwarded as it is.
 //!
 //! Why a spelling check: the gateway decides on the path it receives, the upstream on the
 //! path it ends up with, and the two can differ. The URL parser that builds the upstream
@@ -30,17 +31,21 @@ pub enum Endpoint {
     /// `POST /v1/complete`, the legacy Text Completions API: a `prompt` string of
     /// `\n\nHuman:` / `\n\nAssistant:` turns.
     Complete,
+    /// `POST /v1/chat/completions`, the OpenAI SDK compatibility layer: an OpenAI Chat
+    /// Completions body.
+    ChatCompletions,
     /// `POST /v1/files`, a Files API upload (`multipart/form-data`).
     FileUpload,
 }
 
 impl Endpoint {
     /// Canonical paths, as the API documents them.
-    const ALL: [(&'static str, Endpoint); 5] = [
+    const ALL: [(&'static str, Endpoint); 6] = [
         ("/v1/messages", Endpoint::Messages),
         ("/v1/messages/count_tokens", Endpoint::CountTokens),
         ("/v1/messages/batches", Endpoint::MessageBatches),
         ("/v1/complete", Endpoint::Complete),
+        ("/v1/chat/completions", Endpoint::ChatCompletions),
         ("/v1/files", Endpoint::FileUpload),
     ];
 }
@@ -148,6 +153,7 @@ mod tests {
         assert_eq!(route(&Method::GET, "/v1/models"), Route::Forward);
         assert_eq!(route(&Method::POST, "/v1/messages/batches/msgbatch_01/cancel"), Route::Forward);
         assert_eq!(route(&Method::POST, "/v1/files"), Route::Inspect(Endpoint::FileUpload));
+        assert_eq!(route(&Method::POST, "/v1/chat/completions"), Route::Inspect(Endpoint::ChatCompletions));
         assert_eq!(route(&Method::GET, "/v1/files"), Route::Forward);
         assert_eq!(route(&Method::GET, "/v1/files/file_011/content"), Route::Forward);
         assert_eq!(route(&Method::DELETE, "/v1/files/file_011"), Route::Forward);
@@ -175,6 +181,8 @@ mod tests {
             "/v1/Complete",
             "/v1/files/",
             "/v1/./files",
+            "/v1/chat//completions",
+            "/v1/Chat/Completions",
         ] {
             assert!(matches!(route(&Method::POST, path), Route::NonCanonical { .. }), "{path}");
             // The method does not matter: the spelling is refused before anything else.
