@@ -461,6 +461,9 @@ async fn the_openai_compatible_endpoint_is_inspected() {
     let events = stack.gateway.audit_events(2).await;
     assert_eq!(events[0]["findings"][0]["segment"]["source"], "tool_result");
     assert_eq!(events[1]["model"], "claude-sonnet-4-5");
+    // Token usage under OpenAI's names is counted like a Messages response's.
+    assert_eq!((events[1]["input_tokens"].as_u64(), events[1]["output_tokens"].as_u64()), (Some(6), Some(5)));
+    assert_eq!(events[1]["stop_reason"], "stop");
 }
 
 /// `POST /v1/files` as the SDKs send it: one `file` part (and the gateway key).

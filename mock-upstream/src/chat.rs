@@ -28,12 +28,15 @@ fn completion(body: &[u8]) -> Result<Value, ApiError> {
     let model = parsed.get("model").and_then(Value::as_str).ok_or_else(|| invalid("model: Field required".into()))?;
     let messages =
         parsed.get("messages").and_then(Value::as_array).ok_or_else(|| invalid("messages: Field required".into()))?;
-    let prompt = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))
-        .and_then(|m| m.get("content").and_then(Value::as_str))
-        .unwrap_or_default();
+    let content = messages.iter().rev().find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
+    // A string, or the text parts of a list of parts.
+    let prompt = match content.and_then(|m| m.get("content")) {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => {
+            parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("\n")
+        }
+        _ => String::new(),
+    };
     Ok(json!({
         "id": "chatcmpl-mock",
         "object": "chat.completion",

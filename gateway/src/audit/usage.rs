@@ -9,6 +9,13 @@
 //!
 //! [`UsageTap::from_json_response`] reads the same numbers from a
 //! non-streaming Messages API response.
+//!
+//! Responses of the OpenAI compatibility endpoint (`/v1/chat/completions`) count
+//! the same tokens under OpenAI's names: `prompt_tokens` (with
+//! `prompt_tokens_details.cached_tokens`) and `completion_tokens`, in the JSON
+//! body or in a stream's `chat.completion.chunk` (which has no `event:` line),
+//! and the stop reason as `choices[0].finish_reason`. They are read into the
+//! same fields, so token analytics cover both APIs.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -97,7 +104,7 @@ impl UsageTap {
         let mut usage = Usage::default();
         if let Ok(value) = serde_json::from_slice::<Value>(body) {
             apply_usage(&mut usage, value.get("usage"));
-            if let Some(reason) = value.get("stop_reason").and_then(Value::as_str) {
+            if let Some(reason) = value.get("stop_reason").and_then(Value::as_str).or_else(|| finish_reason(&value)) {
                 usage.stop_reason = Some(reason.to_owned());
             }
             if value.get("type").and_then(Value::as_str) == Some("error") {
@@ -200,9 +207,20 @@ impl UsageTap {
                 }
             }
             "error" => self.usage.stream_error = Some(describe_error(&value)),
+            _ if value.get("object").and_then(Value::as_str) == Some("chat.completion.chunk") => {
+                apply_usage(&mut self.usage, value.get("usage"));
+                if let Some(reason) = finish_reason(&value) {
+                    self.usage.stop_reason = Some(reason.to_owned());
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// `choices[0].finish_reason` of an OpenAI-shaped response or chunk, when set.
+fn finish_reason(value: &Value) -> Option<&str> {
+    value.get("choices")?.get(0)?.get("finish_reason")?.as_str()
 }
 
 /// The value of an SSE field line `name: value` / `name:value`.
@@ -227,6 +245,16 @@ fn apply_usage(usage: &mut Usage, object: Option<&Value>) {
         usage.cache_creation_input_tokens = n;
     }
     if let Some(n) = read("cache_read_input_tokens") {
+        usage.cache_read_input_tokens = n;
+    }
+    // OpenAI's names (the compatibility endpoint); a Messages response has none of them.
+    if let Some(n) = read("prompt_tokens") {
+        usage.input_tokens = n;
+    }
+    if let Some(n) = read("completion_tokens") {
+        usage.output_tokens = n;
+    }
+    if let Some(n) = object.get("prompt_tokens_details").and_then(|d| d.get("cached_tokens")).and_then(Value::as_u64) {
         usage.cache_read_input_tokens = n;
     }
 }
@@ -360,5 +388,24 @@ mod tests {
         let usage = UsageTap::from_json_response(error);
         assert_eq!(usage.stream_error.as_deref(), Some("authentication_error: invalid x-api-key"));
         assert_eq!(UsageTap::from_json_response(b"not json"), Usage::default());
+    }
+
+    #[test]
+    fn openai_shaped_usage_is_read_into_the_same_fields() {
+        let body = br#"{"object":"chat.completion","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":12,"completion_tokens":5,"total_tokens":17,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        let usage = UsageTap::from_json_response(body);
+        assert_eq!((usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens), (12, 5, 4));
+        assert_eq!(usage.stop_reason.as_deref(), Some("stop"));
+        let stream = concat!(
+            "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n",
+            "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+            "data: {\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":8}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let mut tap = UsageTap::new();
+        tap.observe(stream.as_bytes());
+        let usage = tap.finish();
+        assert_eq!((usage.input_tokens, usage.output_tokens), (30, 8));
+        assert_eq!(usage.stop_reason.as_deref(), Some("length"));
     }
 }
