@@ -2,7 +2,8 @@
 //! creates) through the gateway: create, stream, count_tokens, models, batches (a batch
 //! carrying an injection raising PermissionDeniedError), Files API uploads (a text file
 //! carrying one likewise), and a rejected gateway key raising AuthenticationError. Also
-//! with the `/api/v1/anthropic` base URL.
+//! with the `/api/v1/anthropic` base URL. And the official `openai` SDK against the
+//! OpenAI compatibility endpoint (`/v1/chat/completions`), inspected the same way.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -37,6 +38,29 @@ async fn official_python_sdk_works_through_the_gateway() {
     }
     let stream = recorded.iter().find(|r| r.header("x-stainless-helper-method") == Some("stream"));
     assert!(stream.is_some(), "the streaming helper's request went through");
+}
+
+#[tokio::test]
+async fn official_openai_sdk_works_through_the_compatibility_endpoint() {
+    let stack = Stack::start().await;
+    let python = test_support::python::sdk_python().unwrap();
+    let output = tokio::process::Command::new(python)
+        .arg(test_support::python::openai_smoke_script())
+        .env("OPENAI_BASE_URL", format!("{}/v1/", stack.gateway.url()))
+        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
+        .env("PORTCULLIS_KEY", GATEWAY_KEY)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "openai_smoke.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    // The blocked request never reached the upstream; the clean one did, with the
+    // caller's key as the OpenAI SDK sends it and without the gateway key.
+    let recorded = stack.mock.requests();
+    assert_eq!(recorded.len(), 1, "{stdout}");
+    assert_eq!(recorded[0].header("authorization"), Some(format!("Bearer {ANTHROPIC_KEY}").as_str()));
+    assert_eq!(recorded[0].header("x-portcullis-key"), None);
 }
 
 #[tokio::test]

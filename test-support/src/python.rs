@@ -38,6 +38,11 @@ pub fn sdk_smoke_script() -> PathBuf {
     workspace_root().join("scripts/python/sdk_smoke.py")
 }
 
+/// The OpenAI SDK's checks against the compatibility endpoint (same venv).
+pub fn openai_smoke_script() -> PathBuf {
+    workspace_root().join("scripts/python/openai_smoke.py")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
