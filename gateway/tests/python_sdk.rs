@@ -10,20 +10,26 @@ mod common;
 
 use common::*;
 
-async fn run_smoke(base_url: String) {
+/// Runs a smoke script in the SDK venv with the keys and `base_url_var=base_url`, and
+/// asserts it passed; returns its stdout.
+async fn run_script(script: std::path::PathBuf, base_url_var: &str, base_url: String) -> String {
     let python = test_support::python::sdk_python().unwrap();
-    let script = test_support::python::sdk_smoke_script();
     let output = tokio::process::Command::new(python)
-        .arg(script)
-        .env("ANTHROPIC_BASE_URL", base_url)
+        .arg(&script)
+        .env(base_url_var, base_url)
         .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
         .env("PORTCULLIS_KEY", GATEWAY_KEY)
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "sdk_smoke.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(output.status.success(), "{} failed\nstdout:\n{stdout}\nstderr:\n{stderr}", script.display());
+    stdout
+}
+
+async fn run_smoke(base_url: String) {
+    run_script(test_support::python::sdk_smoke_script(), "ANTHROPIC_BASE_URL", base_url).await;
 }
 
 #[tokio::test]
@@ -43,18 +49,8 @@ async fn official_python_sdk_works_through_the_gateway() {
 #[tokio::test]
 async fn official_openai_sdk_works_through_the_compatibility_endpoint() {
     let stack = Stack::start().await;
-    let python = test_support::python::sdk_python().unwrap();
-    let output = tokio::process::Command::new(python)
-        .arg(test_support::python::openai_smoke_script())
-        .env("OPENAI_BASE_URL", format!("{}/v1/", stack.gateway.url()))
-        .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-        .env("PORTCULLIS_KEY", GATEWAY_KEY)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "openai_smoke.py failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    let base_url = format!("{}/v1/", stack.gateway.url());
+    let stdout = run_script(test_support::python::openai_smoke_script(), "OPENAI_BASE_URL", base_url).await;
     // The blocked request never reached the upstream; the clean one did, with the
     // caller's key as the OpenAI SDK sends it and without the gateway key.
     let recorded = stack.mock.requests();
