@@ -173,7 +173,7 @@ pub use policy::{
 };
 pub use request_body::{
     BatchRequest, BodyError, InspectedBatch, InspectedBody, inspect_batch_body, inspect_body,
-    inspect_chat_completion_body, inspect_completion_body,
+    inspect_chat_completion_body, inspect_completion_body, inspect_session_events_body,
 };
 pub use scanner::{
     MAX_FINDINGS_PER_DETECTOR, MAX_REQUEST_FINDINGS_PER_GROUP, ScanReport, Scanner, profile_patterns, thread_cpu_time,

@@ -2,7 +2,8 @@
 //! ([`inspect_body`]); a Message Batches body is read as the Messages bodies of its
 //! requests ([`inspect_batch_body`]), a legacy Text Completions body as the turns of its
 //! prompt ([`inspect_completion_body`]), an OpenAI Chat Completions body (the API's OpenAI
-//! SDK compatibility layer) by its roles ([`inspect_chat_completion_body`], in `chat.rs`).
+//! SDK compatibility layer) by its roles ([`inspect_chat_completion_body`], in `chat.rs`),
+//! and Managed Agents session events by their types ([`inspect_session_events_body`]).
 //!
 //! This is what the gateway runs on every inspected request. It yields exactly what the
 //! earlier extraction over a parsed `serde_json::Value` yields (kept as the oracle in
@@ -29,7 +30,9 @@ use serde_json::Value;
 use crate::segments::{RequestFacts, Segment, SegmentRef, SourceKind};
 
 mod chat;
+mod session_events;
 pub use chat::inspect_chat_completion_body;
+pub use session_events::inspect_session_events_body;
 
 /// A request body that could not be read for inspection.
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +278,26 @@ where
     Ok(())
 }
 
+/// Implements [`FromJson`] for a struct read from an object: each listed key's value into
+/// its field (a second occurrence refused, see [`read_once`]), every other key validated
+/// and skipped; `mark is_object` sets that field, so a non-object body can be told apart.
+macro_rules! read_fields {
+    ($name:ident { $($key:literal => $field:ident),+ $(,)? } $(mark $flag:ident)?) => {
+        impl<'de> $crate::request_body::FromJson<'de> for $name<'de> {
+            fn from_map<A: ::serde::de::MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                let mut value = $name::default();
+                $(value.$flag = true;)?
+                $crate::request_body::read_object(map, |key, map| match key {
+                    $($key => $crate::request_body::read_once(map, &mut value.$field, key),)+
+                    _ => Ok(false),
+                })?;
+                Ok(value)
+            }
+        }
+    };
+}
+use read_fields;
+
 /// Reads the value of `key` into `slot`, refusing a second occurrence of the key.
 fn read_once<'de, A, T>(map: &mut A, slot: &mut Option<T>, key: &str) -> Result<bool, A::Error>
 where
@@ -384,21 +407,14 @@ struct Body<'de> {
     tools: Option<List<Tool<'de>>>,
 }
 
-impl<'de> FromJson<'de> for Body<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut body = Body { is_object: true, ..Body::default() };
-        read_object(map, |key, map| match key {
-            "system" => read_once(map, &mut body.system, key),
-            "messages" => read_once(map, &mut body.messages, key),
-            "model" => read_once(map, &mut body.model, key),
-            "max_tokens" => read_once(map, &mut body.max_tokens, key),
-            "stream" => read_once(map, &mut body.stream, key),
-            "tools" => read_once(map, &mut body.tools, key),
-            _ => Ok(false),
-        })?;
-        Ok(body)
-    }
-}
+read_fields!(Body {
+    "system" => system,
+    "messages" => messages,
+    "model" => model,
+    "max_tokens" => max_tokens,
+    "stream" => stream,
+    "tools" => tools,
+} mark is_object);
 
 /// A Text Completions body: only the fields inspection reads.
 #[derive(Default)]
@@ -410,19 +426,12 @@ struct CompletionBody<'de> {
     stream: Option<Flag>,
 }
 
-impl<'de> FromJson<'de> for CompletionBody<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut body = CompletionBody { is_object: true, ..CompletionBody::default() };
-        read_object(map, |key, map| match key {
-            "prompt" => read_once(map, &mut body.prompt, key),
-            "model" => read_once(map, &mut body.model, key),
-            "max_tokens_to_sample" => read_once(map, &mut body.max_tokens_to_sample, key),
-            "stream" => read_once(map, &mut body.stream, key),
-            _ => Ok(false),
-        })?;
-        Ok(body)
-    }
-}
+read_fields!(CompletionBody {
+    "prompt" => prompt,
+    "model" => model,
+    "max_tokens_to_sample" => max_tokens_to_sample,
+    "stream" => stream,
+} mark is_object);
 
 /// A Message Batches body: only `requests`.
 #[derive(Default)]
@@ -431,16 +440,7 @@ struct BatchBody<'de> {
     requests: Option<List<BatchEntry<'de>>>,
 }
 
-impl<'de> FromJson<'de> for BatchBody<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut batch = BatchBody { is_object: true, ..BatchBody::default() };
-        read_object(map, |key, map| match key {
-            "requests" => read_once(map, &mut batch.requests, key),
-            _ => Ok(false),
-        })?;
-        Ok(batch)
-    }
-}
+read_fields!(BatchBody { "requests" => requests } mark is_object);
 
 #[derive(Default)]
 struct BatchEntry<'de> {
@@ -448,17 +448,7 @@ struct BatchEntry<'de> {
     params: Option<Body<'de>>,
 }
 
-impl<'de> FromJson<'de> for BatchEntry<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut entry = BatchEntry::default();
-        read_object(map, |key, map| match key {
-            "custom_id" => read_once(map, &mut entry.custom_id, key),
-            "params" => read_once(map, &mut entry.params, key),
-            _ => Ok(false),
-        })?;
-        Ok(entry)
-    }
-}
+read_fields!(BatchEntry { "custom_id" => custom_id, "params" => params });
 
 #[derive(Default)]
 struct Message<'de> {
@@ -466,33 +456,14 @@ struct Message<'de> {
     content: Option<TextOrBlocks<'de>>,
 }
 
-impl<'de> FromJson<'de> for Message<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut message = Message::default();
-        read_object(map, |key, map| match key {
-            "role" => read_once(map, &mut message.role, key),
-            "content" => read_once(map, &mut message.content, key),
-            _ => Ok(false),
-        })?;
-        Ok(message)
-    }
-}
+read_fields!(Message { "role" => role, "content" => content });
 
 #[derive(Default)]
 struct Tool<'de> {
     name: Option<Text<'de>>,
 }
 
-impl<'de> FromJson<'de> for Tool<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut tool = Tool::default();
-        read_object(map, |key, map| match key {
-            "name" => read_once(map, &mut tool.name, key),
-            _ => Ok(false),
-        })?;
-        Ok(tool)
-    }
-}
+read_fields!(Tool { "name" => name });
 
 /// A content block (top-level, nested in a `tool_result`, inside a document source, or the
 /// result object of a server tool): the union of the fields any block type's text lives in.
@@ -545,18 +516,7 @@ struct Source<'de> {
     content: Option<TextOrBlocks<'de>>,
 }
 
-impl<'de> FromJson<'de> for Source<'de> {
-    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-        let mut source = Source::default();
-        read_object(map, |key, map| match key {
-            "type" => read_once(map, &mut source.kind, key),
-            "data" => read_once(map, &mut source.data, key),
-            "content" => read_once(map, &mut source.content, key),
-            _ => Ok(false),
-        })?;
-        Ok(source)
-    }
-}
+read_fields!(Source { "type" => kind, "data" => data, "content" => content });
 
 // Extraction: the walk over the typed tree.
 
@@ -743,6 +703,16 @@ fn block_text(block: Block<'_>) -> Option<Cow<'_, str>> {
         Some("text") | None => block.text.and_then(|t| t.0),
         _ => None,
     }
+}
+
+/// Each segment's kind, role, message index and text: what the readers' tests compare.
+#[cfg(test)]
+fn segment_summary(inspected: &InspectedBody) -> Vec<(SourceKind, Option<&str>, Option<usize>, &str)> {
+    inspected
+        .segments
+        .iter()
+        .map(|s| (s.origin.source, s.origin.role.as_deref(), s.origin.message_index, s.text.as_str()))
+        .collect()
 }
 
 fn base(source: SourceKind, role: Option<String>, message_index: Option<usize>) -> SegmentRef {

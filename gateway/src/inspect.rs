@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, Method};
 use portcullis_detection::{
     BatchRequest, BodyError, Decision, Finding, InspectedBatch, InspectedBody, PolicyInput, RequestFacts, Scanner,
     Segment, SourceKind, Verdict, inspect_batch_body, inspect_body, inspect_chat_completion_body,
-    inspect_completion_body,
+    inspect_completion_body, inspect_session_events_body,
 };
 use portcullis_schemas::{EventFinding, SegmentProvenance, SegmentSource};
 
@@ -83,6 +83,10 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
         }
         Endpoint::ChatCompletions => {
             let InspectedBody { facts, segments } = inspect_chat_completion_body(request.body).map_err(unreadable)?;
+            (facts, segments, None)
+        }
+        Endpoint::SessionEvents => {
+            let InspectedBody { facts, segments } = inspect_session_events_body(request.body).map_err(unreadable)?;
             (facts, segments, None)
         }
         Endpoint::FileUpload => {

@@ -466,6 +466,37 @@ async fn the_openai_compatible_endpoint_is_inspected() {
     assert_eq!(events[1]["stop_reason"], "stop");
 }
 
+#[tokio::test]
+async fn events_sent_to_a_managed_agents_session_are_inspected() {
+    let stack = Stack::start().await;
+    let path = "/v1/sessions/sesn_011CZkZAtmR3yMPDzynEDxu7/events";
+    let events = |events: serde_json::Value| serde_json::json!({ "events": events }).to_string();
+    // A custom tool's result carrying an injection is blocked before the session sees it.
+    let poisoned = events(serde_json::json!([
+        {"type": "user.custom_tool_result", "custom_tool_use_id": "sevt_1",
+         "content": [{"type": "text", "text": format!("Order shipped. {INJECTION}")}]},
+    ]));
+    let blocked = assert_blocked(stack.post(path, &poisoned).send().await.unwrap()).await;
+    assert!(blocked["error"]["message"].as_str().unwrap().contains("injection.instruction_override"), "{blocked}");
+    assert_eq!(stack.mock.call_count(), 0);
+    // A clean message is forwarded byte for byte and acknowledged.
+    let clean = events(serde_json::json!([
+        {"type": "user.message", "content": [{"type": "text", "text": "Where is my order #1234?"}]},
+    ]));
+    let response = stack.post(path, &clean).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-risk-blocked"], "false");
+    let sent: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(sent["data"][0]["type"], "user.message");
+    assert_eq!(stack.mock.requests()[0].body.as_ref(), clean.as_bytes());
+    // Another spelling of the path is refused; reading the session's events is not inspected.
+    let odd = raw_post(stack.gateway.addr, "/v1/sessions/sesn_1/./events", &poisoned).await;
+    assert!(odd.starts_with("HTTP/1.1 400"), "{odd}");
+    assert_eq!(stack.mock.call_count(), 1);
+    let events = stack.gateway.audit_events(1).await;
+    assert_eq!(events[0]["findings"][0]["segment"]["source"], "tool_result");
+}
+
 /// `POST /v1/files` as the SDKs send it: one `file` part (and the gateway key).
 fn file_upload(stack: &Stack, filename: &str, content_type: &str, data: &[u8]) -> (reqwest::RequestBuilder, Vec<u8>) {
     let mut body = b"--PortcullisBoundary\r\n".to_vec();

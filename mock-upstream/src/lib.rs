@@ -5,7 +5,8 @@
 //! Claude Code: `POST /v1/messages` (JSON or SSE streaming, with thinking and
 //! tool-use blocks), `POST /v1/messages/count_tokens`, `POST /v1/messages/batches`
 //! (creation only), `POST /v1/files` (upload only), `POST /v1/chat/completions` (the
-//! OpenAI compatibility layer, without streaming), `GET /v1/models[/{id}]`,
+//! OpenAI compatibility layer, without streaming), `POST /v1/sessions/{id}/events` (Managed
+//! Agents events, acknowledged only), `GET /v1/models[/{id}]`,
 //! Anthropic-shaped errors and `request-id` headers. Replies are deterministic
 //! (`Mock reply to: <prompt>`), token counts follow fixed formulas, and markers
 //! in the last user message trigger failures: `[[mock:overloaded]]`,
@@ -29,6 +30,7 @@ mod reply;
 mod request;
 mod routes;
 mod server;
+mod sessions;
 mod sse;
 mod state;
 mod triggers;

@@ -13,6 +13,7 @@ use crate::files::upload_file;
 use crate::messages::{count_tokens, create_message};
 use crate::models::{get_model, list_models};
 use crate::recorder::record_request;
+use crate::sessions::send_session_events;
 use crate::state::MockState;
 
 /// The mock's routes; every request, whatever its path, is recorded in `state`
@@ -24,6 +25,7 @@ pub fn router(state: MockState) -> Router {
         .route("/v1/messages/batches", post(create_batch))
         .route("/v1/chat/completions", post(create_chat_completion))
         .route("/v1/files", post(upload_file))
+        .route("/v1/sessions/{session_id}/events", post(send_session_events))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
         .fallback(not_found)

@@ -3,8 +3,9 @@
 //! The endpoints that carry prompts are inspected: `POST /v1/messages`,
 //! `/v1/messages/count_tokens`, `/v1/messages/batches` (every request of a batch), the
 //! legacy Text Completions `/v1/complete`, the OpenAI SDK compatibility layer's
-//! `/v1/chat/completions`, and Files API uploads `/v1/files` (a text file is used later by
-//! id, see [`crate::upload`]). Every other path is forwarded as it is.
+//! `/v1/chat/completions`, Files API uploads `/v1/files` (a text file is used later by
+//! id, see [`crate::upload`]), and the events sent to a Managed Agents session
+//! `/v1/sessions/{session_id}/events`. Every other path is forwarded as it is.
 //!
 //! Why a spelling check: the gateway decides on the path it receives, the upstream on the
 //! path it ends up with, and the two can differ. The URL parser that builds the upstream
@@ -36,6 +37,9 @@ pub enum Endpoint {
     ChatCompletions,
     /// `POST /v1/files`, a Files API upload (`multipart/form-data`).
     FileUpload,
+    /// `POST /v1/sessions/{session_id}/events`: events sent to a Managed Agents session
+    /// (`user.message`, `system.message`, tool results).
+    SessionEvents,
 }
 
 impl Endpoint {
@@ -48,6 +52,12 @@ impl Endpoint {
         ("/v1/chat/completions", Endpoint::ChatCompletions),
         ("/v1/files", Endpoint::FileUpload),
     ];
+
+    /// Paths with an id segment (`*`): the id is the caller's, in its own case, so the
+    /// spelling check is on the shape: every other segment exactly so, the id plain
+    /// (ASCII letters, digits, `_`, `-`).
+    const WITH_ID: [(&'static [&'static str], &'static str, Endpoint); 1] =
+        [(&["v1", "sessions", "*", "events"], "/v1/sessions/{session_id}/events", Endpoint::SessionEvents)];
 }
 
 /// What the proxy does with a request path.
@@ -76,7 +86,7 @@ pub fn route(method: &Method, path: &str) -> Route {
         return Route::TooDeeplyEncoded;
     };
     let Some((canonical, endpoint)) = Endpoint::ALL.iter().find(|(canonical, _)| *canonical == normalized) else {
-        return Route::Forward;
+        return route_with_id(method, path, &normalized);
     };
     if path != *canonical {
         Route::NonCanonical { canonical }
@@ -85,6 +95,31 @@ pub fn route(method: &Method, path: &str) -> Route {
     } else {
         Route::Forward
     }
+}
+
+/// [`route`] for the endpoints whose path holds an id ([`Endpoint::WITH_ID`]).
+fn route_with_id(method: &Method, path: &str, normalized: &str) -> Route {
+    let shape_matches = |segments: &[&str], pattern: &[&str], id_ok: &dyn Fn(&str) -> bool| {
+        segments.len() == pattern.len()
+            && segments.iter().zip(pattern).all(|(s, p)| if *p == "*" { id_ok(s) } else { s == p })
+    };
+    let normalized: Vec<&str> = normalized.split('/').skip(1).collect();
+    for (pattern, canonical, endpoint) in Endpoint::WITH_ID {
+        if !shape_matches(&normalized, pattern, &|_| true) {
+            continue;
+        }
+        let plain =
+            |id: &str| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let raw: Vec<&str> = path.strip_prefix('/').map(|p| p.split('/').collect()).unwrap_or_default();
+        return if !shape_matches(&raw, pattern, &plain) {
+            Route::NonCanonical { canonical }
+        } else if method == Method::POST {
+            Route::Inspect(endpoint)
+        } else {
+            Route::Forward
+        };
+    }
+    Route::Forward
 }
 
 /// The path with percent-escapes decoded, ASCII lowercased, each segment cut at `;` and
@@ -154,6 +189,12 @@ mod tests {
         assert_eq!(route(&Method::POST, "/v1/messages/batches/msgbatch_01/cancel"), Route::Forward);
         assert_eq!(route(&Method::POST, "/v1/files"), Route::Inspect(Endpoint::FileUpload));
         assert_eq!(route(&Method::POST, "/v1/chat/completions"), Route::Inspect(Endpoint::ChatCompletions));
+        let events = "/v1/sessions/sesn_011CZkZAtmR3yMPDzynEDxu7/events";
+        assert_eq!(route(&Method::POST, events), Route::Inspect(Endpoint::SessionEvents));
+        assert_eq!(route(&Method::GET, events), Route::Forward);
+        assert_eq!(route(&Method::GET, "/v1/sessions/sesn_1/events/stream"), Route::Forward);
+        assert_eq!(route(&Method::POST, "/v1/sessions/sesn_1"), Route::Forward);
+        assert_eq!(route(&Method::POST, "/v1/sessions"), Route::Forward);
         assert_eq!(route(&Method::GET, "/v1/files"), Route::Forward);
         assert_eq!(route(&Method::GET, "/v1/files/file_011/content"), Route::Forward);
         assert_eq!(route(&Method::DELETE, "/v1/files/file_011"), Route::Forward);
@@ -183,6 +224,12 @@ mod tests {
             "/v1/./files",
             "/v1/chat//completions",
             "/v1/Chat/Completions",
+            "/v1/sessions/sesn_1/events/",
+            "/v1/sessions/sesn_1/Events",
+            "/v1/sessions/sesn_1/./events",
+            "/v1/sessions/x/../sesn_1/events",
+            "/v1/sessions/sesn%5F1/events",
+            "/v1/sessions//sesn_1/events",
         ] {
             assert!(matches!(route(&Method::POST, path), Route::NonCanonical { .. }), "{path}");
             // The method does not matter: the spelling is refused before anything else.
