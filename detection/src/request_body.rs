@@ -602,17 +602,7 @@ fn extract_block(
         // An MCP connector's tool result has a tool_result's shape.
         Some("tool_result" | "mcp_tool_result") => match block.content {
             Some(TextOrBlocks::Text(text)) => push(out, at(SourceKind::ToolResult), Some(b), text),
-            Some(TextOrBlocks::Blocks(nested)) => {
-                for (n, inner) in nested.into_iter().enumerate() {
-                    let kind = match Text::as_str(&inner.kind) {
-                        Some("document" | "search_result") => SourceKind::Document,
-                        _ => SourceKind::ToolResult,
-                    };
-                    for text in nested_texts(inner) {
-                        push_nested(out, at(kind), b, n, text);
-                    }
-                }
-            }
+            Some(TextOrBlocks::Blocks(nested)) => push_tool_result_blocks(out, nested, &at, b),
             _ => {}
         },
         Some("tool_use" | "server_tool_use" | "mcp_tool_use") => {
@@ -696,6 +686,25 @@ fn nested_texts(block: Block<'_>) -> Vec<Cow<'_, str>> {
         _ => {}
     }
     texts
+}
+
+/// The content blocks of a tool's result, as block `b`'s nested blocks: text as tool
+/// results, documents and search results as documents.
+fn push_tool_result_blocks(
+    out: &mut Vec<Segment>,
+    blocks: Vec<Block<'_>>,
+    at: &dyn Fn(SourceKind) -> SegmentRef,
+    b: usize,
+) {
+    for (n, inner) in blocks.into_iter().enumerate() {
+        let kind = match Text::as_str(&inner.kind) {
+            Some("document" | "search_result") => SourceKind::Document,
+            _ => SourceKind::ToolResult,
+        };
+        for text in nested_texts(inner) {
+            push_nested(out, at(kind), b, n, text);
+        }
+    }
 }
 
 fn block_text(block: Block<'_>) -> Option<Cow<'_, str>> {

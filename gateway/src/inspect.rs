@@ -72,23 +72,15 @@ pub fn scan(scanner: &Scanner, endpoint: Endpoint, request: InspectRequest<'_>) 
             _ => format!("{e}; it cannot be inspected"),
         })
     };
+    // A body read into facts and segments by one of the detection crate's readers.
+    let read = |reader: fn(&[u8]) -> Result<InspectedBody, BodyError>| {
+        reader(request.body).map(|InspectedBody { facts, segments }| (facts, segments, None)).map_err(unreadable)
+    };
     let (facts, segments, batch) = match endpoint {
-        Endpoint::Messages | Endpoint::CountTokens => {
-            let InspectedBody { facts, segments } = inspect_body(request.body).map_err(unreadable)?;
-            (facts, segments, None)
-        }
-        Endpoint::Complete => {
-            let InspectedBody { facts, segments } = inspect_completion_body(request.body).map_err(unreadable)?;
-            (facts, segments, None)
-        }
-        Endpoint::ChatCompletions => {
-            let InspectedBody { facts, segments } = inspect_chat_completion_body(request.body).map_err(unreadable)?;
-            (facts, segments, None)
-        }
-        Endpoint::SessionEvents => {
-            let InspectedBody { facts, segments } = inspect_session_events_body(request.body).map_err(unreadable)?;
-            (facts, segments, None)
-        }
+        Endpoint::Messages | Endpoint::CountTokens => read(inspect_body)?,
+        Endpoint::Complete => read(inspect_completion_body)?,
+        Endpoint::ChatCompletions => read(inspect_chat_completion_body)?,
+        Endpoint::SessionEvents => read(inspect_session_events_body)?,
         Endpoint::FileUpload => {
             (RequestFacts::default(), crate::upload::file_segments(request.headers, request.body)?, None)
         }

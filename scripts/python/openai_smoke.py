@@ -12,14 +12,7 @@ import sys
 
 import openai
 
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise CheckFailed(message)
+from sdk_smoke import CheckFailed, expect
 
 
 def main() -> int:

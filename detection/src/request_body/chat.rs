@@ -13,7 +13,9 @@
 
 use std::borrow::Cow;
 
-use super::{Block, BodyError, Count, Flag, InspectedBody, Lenient, List, Text, TextOrBlocks, base, push, read_fields};
+use super::{
+    BodyError, Count, Flag, InspectedBody, Lenient, List, Text, TextOrBlocks, base, block_text, push, read_fields,
+};
 use crate::segments::{RequestFacts, SourceKind};
 
 /// Parses `bytes` as an OpenAI Chat Completions request body and extracts its facts and
@@ -40,7 +42,8 @@ pub fn inspect_chat_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyE
             Some(TextOrBlocks::Text(text)) => push(&mut segments, at(), None, text),
             Some(TextOrBlocks::Blocks(parts)) => {
                 for (p, part) in parts.into_iter().enumerate() {
-                    if let Some(text) = part_text(part) {
+                    // A `text` part's text (or an untyped part's); images, audio and files carry none.
+                    if let Some(text) = block_text(part) {
                         push(&mut segments, at(), Some(p), text);
                     }
                 }
@@ -71,14 +74,6 @@ pub fn inspect_chat_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyE
         tool_count: tools.len(),
     };
     Ok(InspectedBody { facts, segments })
-}
-
-/// A content part's text: `{"type":"text","text":…}`; other parts carry none.
-fn part_text(part: Block<'_>) -> Option<Cow<'_, str>> {
-    match Text::as_str(&part.kind) {
-        Some("text") => part.text.and_then(|t| t.0),
-        _ => None,
-    }
 }
 
 /// The top-level object: only the fields inspection reads.

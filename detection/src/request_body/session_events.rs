@@ -5,13 +5,14 @@
 //! The body is `{"events":[…]}`; each event is a segment source by its `type`:
 //! `user.message` (its content blocks, as a user turn's: text, documents), `system.message`
 //! (system-level context, as the system prompt's kind), and `user.tool_result` /
-//! `user.custom_tool_result` (what a tool returned: text as tool results, documents and
-//! search results as documents). `message_index` is the event's position. Other events
+//! `user.custom_tool_result` (what a tool returned, read as a `tool_result` block's
+//! content: text as tool results, documents and search results as documents, each its
+//! `nested_index` in block 0). `message_index` is the event's position. Other events
 //! (`user.interrupt`, `user.tool_confirmation`) carry no prompt. There is no model in
 //! the body (the session's agent names it), so the facts are empty.
 
 use super::{
-    BodyError, InspectedBody, Lenient, List, Text, TextOrBlocks, base, extract_block, nested_texts, push_nested,
+    BodyError, InspectedBody, Lenient, List, Text, TextOrBlocks, base, extract_block, push_tool_result_blocks,
     read_fields,
 };
 use crate::segments::{RequestFacts, SourceKind};
@@ -38,15 +39,7 @@ pub fn inspect_session_events_body(bytes: &[u8]) -> Result<InspectedBody, BodyEr
             }
             Some("user.tool_result" | "user.custom_tool_result") => {
                 let at = |kind| base(kind, Some("user".to_owned()), Some(e));
-                for (b, block) in blocks.into_iter().enumerate() {
-                    let kind = match Text::as_str(&block.kind) {
-                        Some("document" | "search_result") => SourceKind::Document,
-                        _ => SourceKind::ToolResult,
-                    };
-                    for (n, text) in nested_texts(block).into_iter().enumerate() {
-                        push_nested(&mut segments, at(kind), b, n, text);
-                    }
-                }
+                push_tool_result_blocks(&mut segments, blocks, &at, 0);
             }
             _ => {}
         }
