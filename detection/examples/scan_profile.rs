@@ -25,13 +25,15 @@ fn main() {
         Some(n) => segs.iter().flat_map(|s| split(s, n.max(4))).collect(),
         None => segs,
     };
-    // ONLY=small (segments under 512 bytes) or a kind (`ToolResult`): profile just those.
+    // ONLY=small (segments under 512 bytes), large (the others) or a kind (`ToolResult`): profile just those.
     let segs: Vec<_> = match std::env::var("ONLY") {
         Ok(only) => segs
             .into_iter()
             .filter(|s| {
                 if only == "small" {
                     s.text.len() < 512
+                } else if only == "large" {
+                    s.text.len() >= 512
                 } else {
                     format!("{:?}", s.origin.source) == only && s.text.len() >= 512
                 }

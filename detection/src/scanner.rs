@@ -756,6 +756,20 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
         gates.unwrap_or(0).count_ones() as usize
     });
     println!("{:40} {d:>12?} {n}", "gates");
+    for (label, folded) in [("gates cased (text)", false), ("gates folded (lower)", true)] {
+        let (d, n) = time(&|kind, v| {
+            let Some(g) = s.gates.get(kind_index(kind)) else { return 0 };
+            let set = if folded { &g.folded } else { &g.cased };
+            let Some((regex, _)) = set else { return 0 };
+            let hay = if folded { v.lower() } else { v.text };
+            regex.find_iter(hay).count()
+        });
+        println!("{label:40} {d:>12?} {n} hits");
+    }
+    let (d, n) = time(&|_, v| v.word_hits(&s.triggers).len());
+    println!("{:40} {d:>12?} {n}", "word hits (cached after round 1)");
+    let (d, n) = time(&|_, v| s.triggers.candidates(v.lower().as_bytes(), v.classes()).len());
+    println!("{:40} {d:>12?} {n}", "word candidates");
     let (d, n) = time(&|_, v| normalize(v.text).text().len());
     println!("{:40} {d:>12?} {n}", "normalize");
     let (d, n) = time(&|_, v| locate::encoded_runs(v.text, v.classes(), ENCODED_MIN_LEN).len());

@@ -33,6 +33,10 @@ struct Args {
     /// api.anthropic.com, where TLS negotiates HTTP/2; `auto` is HTTP/1.1 over http://.
     #[arg(long, default_value = "auto")]
     upstream_http_version: String,
+    /// Runs the gateway with this many tokio worker threads (`TOKIO_WORKER_THREADS` in its
+    /// environment only); default: one per core.
+    #[arg(long)]
+    gateway_worker_threads: Option<usize>,
 }
 
 const GATEWAY_KEY: &str = "pcl_bench_key";
@@ -155,7 +159,13 @@ async fn main() -> Result<(), String> {
         Command::new(release_binary("mock-upstream")).args(["--listen", &format!("127.0.0.1:{mock_port}")]),
     )
     .map_err(|e| format!("mock-upstream: {e} (run benches/run-proxy-bench.sh)"))?;
-    let gateway = Service::spawn("gateway", Command::new(release_binary("gateway")).arg("--config").arg(&config_path))
+    let mut gateway_command = Command::new(release_binary("gateway"));
+    gateway_command.arg("--config").arg(&config_path);
+    if let Some(threads) = args.gateway_worker_threads {
+        println!("gateway: TOKIO_WORKER_THREADS={threads}");
+        gateway_command.env("TOKIO_WORKER_THREADS", threads.to_string());
+    }
+    let gateway = Service::spawn("gateway", &mut gateway_command)
         .map_err(|e| format!("gateway: {e} (run benches/run-proxy-bench.sh)"))?;
     if !wait_ready(&format!("{mock_url}/v1/models"), Duration::from_secs(10)).await
         || !wait_ready(&format!("{gateway_url}/health"), Duration::from_secs(10)).await
