@@ -224,42 +224,60 @@ pub(crate) fn encoded_runs(text: &str, classes: &ByteClasses, min_len: usize) ->
 /// letter). Most text has adjacent letters every few bytes, so the bitmap of ok bytes
 /// rarely holds that many in a row and whole words are ruled out at once.
 pub(crate) fn spaced_regions(text: &str, classes: &ByteClasses, min_letters: usize) -> Vec<Range<usize>> {
-    let bytes = text.as_bytes();
-    let n = bytes.len().min(classes.len());
+    let n = text.len().min(classes.len());
     let letter = |i: usize| classes.has(i, |b| b.letter);
     let alpha = |i: usize| classes.has(i, |b| b.letter | b.spacing);
     let ok = |i: usize| alpha(i) && !(letter(i) && letter(i + 1));
-    let letters = |w: usize| classes.word(w, |b| b.letter);
+    let blocks = classes.blocks();
+    // The ok bits of block `w`: its letters, and the next block's first byte for its last.
     let ok_word = |w: usize| {
-        let next_letter = letters(w) >> 1 | letters(w + 1) << 63;
-        classes.word(w, |b| b.letter | b.spacing) & !(letters(w) & next_letter)
+        blocks.get(w).map_or(0, |block| {
+            let next_letter = block.letter >> 1 | blocks.get(w + 1).map_or(0, |next| next.letter & 1) << 63;
+            (block.letter | block.spacing) & !(block.letter & next_letter)
+        })
     };
     // Bytes at the start of a qualifying stretch that must all be ok.
     let need = (2 * min_letters.max(1)).saturating_sub(2).max(1);
     let probe = need.min(64);
     let mut out = Vec::new();
+    // No qualifying stretch starts before `pos` other than those already output.
     let mut pos = 0;
-    while let Some(first) = next_set(n, pos, |w| run_starts(ok_word(w), ok_word(w + 1), probe)) {
-        if first + need > n {
-            break;
-        }
-        if let Some(bad) = (first + probe..first + need).find(|&i| !ok(i)) {
-            pos = bad + 1;
+    // One pass over the blocks, each block's ok bits computed once and carried to the next.
+    let mut next_ok = ok_word(0);
+    for w in 0..blocks.len() {
+        let this_ok = next_ok;
+        next_ok = ok_word(w + 1);
+        if this_ok == 0 || (w + 1) * 64 <= pos {
             continue;
         }
-        // A candidate: widen to the whole stretch and count its letters.
-        let mut start = first;
-        while start > 0 && alpha(start - 1) && !(letter(start - 1) && letter(start)) {
-            start -= 1;
+        let mut starts = run_starts(this_ok, next_ok, probe);
+        while starts != 0 {
+            let first = w * 64 + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if first < pos {
+                continue;
+            }
+            if first + need > n {
+                return out;
+            }
+            if let Some(bad) = (first + probe..first + need).find(|&i| !ok(i)) {
+                pos = bad + 1;
+                continue;
+            }
+            // A candidate: widen to the whole stretch and count its letters.
+            let mut start = first;
+            while start > 0 && alpha(start - 1) && !(letter(start - 1) && letter(start)) {
+                start -= 1;
+            }
+            let mut end = first;
+            while end < n && alpha(end) && !(end > start && letter(end - 1) && letter(end)) {
+                end += 1;
+            }
+            if (start..end).filter(|&i| letter(i)).count() >= min_letters {
+                out.push(start..end);
+            }
+            pos = end.max(pos + 1);
         }
-        let mut end = first;
-        while end < n && alpha(end) && !(end > start && letter(end - 1) && letter(end)) {
-            end += 1;
-        }
-        if (start..end).filter(|&i| letter(i)).count() >= min_letters {
-            out.push(start..end);
-        }
-        pos = end.max(pos + 1);
     }
     out
 }
