@@ -12,9 +12,9 @@
 //! The pass uses the widest instructions the CPU has, picked at run time through pulp's
 //! safe wrappers: AVX-512BW classifies 64 bytes with two byte shuffles (a nibble table
 //! lookup, see [`BUCKETS`]) and one test per class straight into a mask register, AVX2 the
-//! same on 32 bytes, SSE2 (every x86-64 CPU) with range compares; a byte-table loop
-//! elsewhere. On the benchmark's Claude Code body (36 KB of text, 53 segments, Xeon with
-//! AVX-512) the pass went from 8.4 µs (SSE2) to 3.0 µs.
+//! same on 32 bytes, SSE2 (every x86-64 CPU) with range compares; elsewhere the same
+//! nibble tables a byte at a time. On the benchmark's Claude Code body (36 KB of text,
+//! 53 segments, Xeon with AVX-512) the pass went from 8.4 µs (SSE2) to 3.0 µs.
 
 /// The classes of 64 bytes (`bytes[64 * i .. 64 * i + 64]` for block `i`); bits past the
 /// end of the text are zero.
@@ -131,7 +131,7 @@ fn buckets(b: u8) -> u8 {
     LOW[usize::from(b & 15)] & HIGH[usize::from(b >> 4)]
 }
 
-/// A block from each byte's bucket bits, `lanes[i]` for byte `i`.
+/// A block from `mask(buckets)`: bit `i` set when byte `i` is in one of `buckets`.
 fn block_of(mask: impl Fn(u8) -> u64) -> Block {
     Block {
         letter: mask(LETTER_BUCKETS),
