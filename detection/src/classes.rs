@@ -195,12 +195,14 @@ trait Classify64 {
 
 /// One text's classification, run by `vectorize` so the loop is compiled with the
 /// level's instructions enabled (a closure would be compiled out of line, without them).
+#[cfg(target_arch = "x86_64")]
 struct Pass<'a, L> {
     level: L,
     text: &'a [u8],
     out: &'a mut Vec<Block>,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl<L: Classify64> pulp::NullaryFnOnce for Pass<'_, L> {
     type Output = ();
 
