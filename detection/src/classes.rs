@@ -10,7 +10,7 @@
 //! start is skipped with a few bit operations.
 //!
 //! The pass uses the widest instructions the CPU has, picked at run time through pulp's
-//! safe wrappers: AVX-512BW classifies 64 bytes with two byte shuffles (a nibble table
+//! safe wrappers: AVX-512BW (on CPUs that run it at full clock) classifies 64 bytes with two byte shuffles (a nibble table
 //! lookup, see [`BUCKETS`]) and one test per class straight into a mask register, AVX2 the
 //! same on 32 bytes, SSE2 (every x86-64 CPU) with range compares; elsewhere the same
 //! nibble tables a byte at a time. On the benchmark's Claude Code body (36 KB of text,
@@ -160,7 +160,12 @@ impl Level {
     fn best() -> Level {
         #[cfg(target_arch = "x86_64")]
         {
-            if let Some(simd) = pulp::x86::V4::try_new() {
+            // AVX-512 only from Ice Lake and Zen 4 on (VBMI2 tells them apart): on
+            // Skylake-generation Xeons any 512-bit instruction lowers the core's clock for
+            // a while, which would slow everything else the gateway runs on that core.
+            if std::arch::is_x86_feature_detected!("avx512vbmi2")
+                && let Some(simd) = pulp::x86::V4::try_new()
+            {
                 return Level::Avx512(simd);
             }
             if let Some(simd) = pulp::x86::V3::try_new() {
