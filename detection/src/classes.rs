@@ -44,7 +44,7 @@ pub(crate) struct ByteClasses {
 
 impl ByteClasses {
     pub(crate) fn new(text: &[u8]) -> ByteClasses {
-        Level::best().classes(text)
+        BEST_LEVEL.classes(text)
     }
 
     /// Length of the text in bytes.
@@ -155,6 +155,10 @@ enum Level {
     #[cfg(target_arch = "x86_64")]
     Avx512(pulp::x86::V4),
 }
+
+/// The level every text is classified with, detected once (not per text, on the scan's
+/// hot path).
+static BEST_LEVEL: std::sync::LazyLock<Level> = std::sync::LazyLock::new(Level::best);
 
 impl Level {
     fn best() -> Level {

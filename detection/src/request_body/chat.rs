@@ -7,10 +7,10 @@
 //! `assistant` (its content and `refusal`) as assistant text, `tool` and legacy `function`
 //! messages as tool results, and the JSON `arguments` of an assistant's `tool_calls` (and
 //! of a legacy `function_call`) as tool inputs (decoded and re-serialized like a Messages
-//! `tool_use` input, so escapes inside them hide nothing). Content is a string or a list of parts,
-//! of which the `text` parts are read (images, audio and files are skipped). Facts: the
-//! model, `max_completion_tokens` (else `max_tokens`), `stream`, and the function tools'
-//! names.
+//! `tool_use` input, so escapes inside them hide nothing). Content is a string or a list
+//! of parts, of which the `text` parts are read (images, audio and files are skipped).
+//! Facts: the model, `max_completion_tokens` (else `max_tokens`), `stream`, and the
+//! function tools' names.
 
 use std::borrow::Cow;
 
