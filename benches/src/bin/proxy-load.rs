@@ -5,7 +5,9 @@
 //! Run with `benches/run-proxy-bench.sh` (builds release binaries first).
 //! `--audit-nats` starts a `nats-server -js` (from PATH) and has the gateway
 //! publish its audit events to JetStream instead of appending them to a JSONL
-//! file, to measure what publishing costs on the request path.
+//! file, to measure what publishing costs on the request path. `--bare` adds a third
+//! path, `bare-proxy` (the same HTTP stack doing none of the gateway's work), so the
+//! report separates the cost of the hop from the cost of the gateway's own work.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -33,10 +35,14 @@ struct Args {
     /// api.anthropic.com, where TLS negotiates HTTP/2; `auto` is HTTP/1.1 over http://.
     #[arg(long, default_value = "auto")]
     upstream_http_version: String,
-    /// Runs the gateway with this many tokio worker threads (`TOKIO_WORKER_THREADS` in its
-    /// environment only); default: one per core.
+    /// Runs the gateway (and `bare-proxy`) with this many tokio worker threads
+    /// (`TOKIO_WORKER_THREADS` in their environment only); default: one per core.
     #[arg(long)]
     gateway_worker_threads: Option<usize>,
+    /// Also measures `bare-proxy` (axum and reqwest forwarding, none of the gateway's work)
+    /// in the same run: the floor of the proxy hop on this host.
+    #[arg(long)]
+    bare: bool,
 }
 
 const GATEWAY_KEY: &str = "pcl_bench_key";
@@ -67,6 +73,29 @@ async fn start_nats(dir: &std::path::Path) -> Result<(Service, String), String> 
         return Err("nats-server did not become ready".into());
     }
     Ok((nats, format!("nats://127.0.0.1:{port}")))
+}
+
+/// `bare-proxy` in front of the mock on a free port; the handle and its messages URL.
+async fn start_bare(
+    mock_url: &str,
+    http_version: &str,
+    worker_threads: Option<usize>,
+) -> Result<(Service, String), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let mut command = Command::new(release_binary("bare-proxy"));
+    command.args(["--listen", &format!("127.0.0.1:{port}"), "--upstream", mock_url]);
+    if http_version == "http2" {
+        command.arg("--http2");
+    }
+    if let Some(threads) = worker_threads {
+        command.env("TOKIO_WORKER_THREADS", threads.to_string());
+    }
+    let bare = Service::spawn("bare-proxy", &mut command).map_err(|e| format!("bare-proxy: {e}"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    if !wait_ready(&format!("{url}/v1/models"), Duration::from_secs(10)).await {
+        return Err("bare-proxy did not become ready".into());
+    }
+    Ok((bare, format!("{url}/v1/messages")))
 }
 
 /// One full request: send, read the whole streamed body.
@@ -134,6 +163,24 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// One path's line of the report table.
+fn print_row(concurrency: usize, path: &str, latencies: &Latencies, throughput: f64, errors: usize) {
+    println!(
+        "| {concurrency} | {path} | {:.0} µs | {:.0} µs | {throughput:.0} req/s | {errors} |",
+        us(latencies.percentile(50.0)),
+        us(latencies.percentile(99.0))
+    );
+}
+
+/// What `through` adds over `direct`, percentile by percentile.
+fn print_added(concurrency: usize, label: &str, through: &Latencies, direct: &Latencies) {
+    println!(
+        "| {concurrency} | {label} | {:.0} µs | {:.0} µs | | |",
+        us(through.percentile(50.0)) - us(direct.percentile(50.0)),
+        us(through.percentile(99.0)) - us(direct.percentile(99.0))
+    );
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
@@ -172,6 +219,11 @@ async fn main() -> Result<(), String> {
     {
         return Err("services did not become ready".into());
     }
+    let bare = if args.bare {
+        Some(start_bare(&mock_url, &args.upstream_http_version, args.gateway_worker_threads).await?)
+    } else {
+        None
+    };
 
     let body = Arc::new(claude_code_sized_body(true));
     println!("request body: {} bytes, streaming response", body.len());
@@ -182,27 +234,23 @@ async fn main() -> Result<(), String> {
     // Warm both paths (connection pools, page cache).
     run_level(&client, &direct, &body, 200, 4).await;
     run_level(&client, &proxied, &body, 200, 4).await;
+    if let Some((_, bare_url)) = &bare {
+        run_level(&client, bare_url, &body, 200, 4).await;
+    }
 
     println!("| concurrency | path | p50 | p99 | throughput | errors |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for &concurrency in &args.concurrency {
         let (d, d_rps, d_err) = run_level(&client, &direct, &body, args.requests, concurrency).await;
         let (g, g_rps, g_err) = run_level(&client, &proxied, &body, args.requests, concurrency).await;
-        println!(
-            "| {concurrency} | direct | {:.0} µs | {:.0} µs | {d_rps:.0} req/s | {d_err} |",
-            us(d.percentile(50.0)),
-            us(d.percentile(99.0))
-        );
-        println!(
-            "| {concurrency} | gateway | {:.0} µs | {:.0} µs | {g_rps:.0} req/s | {g_err} |",
-            us(g.percentile(50.0)),
-            us(g.percentile(99.0))
-        );
-        println!(
-            "| {concurrency} | **added** | **{:.0} µs** | **{:.0} µs** | | |",
-            us(g.percentile(50.0)) - us(d.percentile(50.0)),
-            us(g.percentile(99.0)) - us(d.percentile(99.0))
-        );
+        print_row(concurrency, "direct", &d, d_rps, d_err);
+        print_row(concurrency, "gateway", &g, g_rps, g_err);
+        print_added(concurrency, "**added**", &g, &d);
+        if let Some((_, bare_url)) = &bare {
+            let (b, b_rps, b_err) = run_level(&client, bare_url, &body, args.requests, concurrency).await;
+            print_row(concurrency, "bare proxy", &b, b_rps, b_err);
+            print_added(concurrency, "added by bare proxy", &b, &d);
+        }
     }
 
     if args.streams > 0 {
