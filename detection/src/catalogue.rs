@@ -29,22 +29,38 @@ pub(crate) enum Redact {
 }
 
 /// Where a detector applies.
+///
+/// Tool definitions are instructions to the model by design (Claude Code's built-in ones
+/// say `IMPORTANT:`, `NEVER`, `ALWAYS` and quote example conversations; third-party ones
+/// address notes to the assistant and give support e-mail addresses), so besides the
+/// `tool_*` poisoning signatures only secrets and the unambiguous override, exfiltration
+/// and jailbreak phrases look at them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
     /// Every segment.
     All,
+    /// Every segment except tool definitions.
+    Conversation,
     /// Text that can smuggle instructions in: user text, tool results, tool inputs, documents.
     Untrusted,
+    /// [`Scope::Untrusted`] and tool definitions.
+    UntrustedAndToolDefinitions,
     /// Tool results and documents only.
     ToolOutput,
+    /// Tool definitions only.
+    ToolDefinitions,
 }
 
 impl Scope {
     pub(crate) fn applies(self, kind: SourceKind) -> bool {
+        let untrusted = !matches!(kind, SourceKind::System | SourceKind::AssistantText | SourceKind::ToolDefinition);
         match self {
             Scope::All => true,
-            Scope::Untrusted => !matches!(kind, SourceKind::System | SourceKind::AssistantText),
+            Scope::Conversation => kind != SourceKind::ToolDefinition,
+            Scope::Untrusted => untrusted,
+            Scope::UntrustedAndToolDefinitions => untrusted || kind == SourceKind::ToolDefinition,
             Scope::ToolOutput => matches!(kind, SourceKind::ToolResult | SourceKind::Document),
+            Scope::ToolDefinitions => kind == SourceKind::ToolDefinition,
         }
     }
 }
@@ -116,7 +132,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "US Social Security number (AAA-GG-SSSS; area not 000/666/9xx, group not 00, serial not 0000)",
             pattern: r"(?-u:\b)[0-9]{3}[- ][0-9]{2}[- ][0-9]{4}(?-u:\b)",
             validate: Some(validators::us_ssn),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::Digits { min_digits: 9, max_len: 11 },
             gate: &[],
             redact: Redact::Full,
@@ -129,7 +145,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "Payment card number: 13-19 digits, optional consistent separators, issuer prefix, Luhn checksum",
             pattern: r"(?-u:\b)[0-9](?:[ \-]?[0-9]){12,18}(?-u:\b)",
             validate: Some(validators::credit_card),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::Digits { min_digits: 13, max_len: 37 },
             gate: &[],
             redact: Redact::Full,
@@ -142,7 +158,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "Email address (noreply-style addresses are ignored)",
             pattern: r"(?-u:\b)[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,24}(?-u:\b)",
             validate: Some(validators::email),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::Everywhere,
             gate: &[],
             redact: Redact::Full,
@@ -155,7 +171,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "Phone number: E.164 (+ and 8-15 digits) or US formats with separators; plain digit runs are not phones",
             pattern: r"\+[0-9](?:[ .\-]?[0-9]){7,14}|\+1[ .\-]?\([0-9]{3}\)[ .\-]?[0-9]{3}[ .\-][0-9]{4}|(?:\([2-9][0-9]{2}\)[ ]?|(?-u:\b)[2-9][0-9]{2}[\-. ])[2-9][0-9]{2}[\-. ][0-9]{4}(?-u:\b)",
             validate: Some(validators::phone),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::Phone,
             gate: &[],
             redact: Redact::Full,
@@ -168,7 +184,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "IBAN with valid ISO 7064 mod-97 checksum",
             pattern: r"(?-u:\b)[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?-u:\b)",
             validate: Some(validators::iban),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::IbanStart { max_len: 43 },
             gate: &[],
             redact: Redact::Full,
@@ -181,7 +197,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "IPv4 address (loopback/private/unspecified at confidence 0.4; version-like strings skipped)",
             pattern: r"(?-u:\b)(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?-u:\b)",
             validate: Some(validators::ipv4),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::DigitDots { dots: 3, max_len: 15 },
             gate: &[],
             redact: Redact::Full,
@@ -194,7 +210,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "IPv6 address (must parse; needs a digit so code paths like a::b do not match)",
             pattern: r"(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}",
             validate: Some(validators::ipv6),
-            scope: Scope::All,
+            scope: Scope::Conversation,
             locate: Locate::HexColonRuns,
             gate: &[],
             redact: Redact::Full,
@@ -326,7 +342,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "Instruction override: ignore/disregard/forget/override (all) previous/prior/above instructions/rules/prompts, forget everything above",
             pattern: r"(?i-u)(?-u:\b)(?:ignore|disregard|forget|override|bypass|neglect|abandon|discard)\s*(?:(?:all|any|every|each|of|the|your|my|these|those|that|this|its)\s*){0,3}(?:previous|prior|preceding|above|earlier|former|initial|original|foregoing|old|system)\s*(?:(?:ai|assistant|system|safety|model|given|the|of|and|instructions|rules)\s*){0,2}(?:instructions?|rules?|prompts?|directions?|directives?|guidelines?|commands?|guidance|constraints|programming|orders|context)(?-u:\b)|(?i-u)(?-u:\b)(?:forget|ignore|disregard)\s*(?:everything|all\s*(?:that|of\s*that)?)\s*(?:above|(?:you\s*(?:were|have\s*been|'ve\s*been)\s*told))",
             validate: None,
-            scope: Scope::Untrusted,
+            scope: Scope::UntrustedAndToolDefinitions,
             locate: Locate::Everywhere,
             gate: &[],
             redact: Redact::Full,
@@ -339,7 +355,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "System prompt exfiltration: reveal/print/repeat your system prompt or instructions, repeat the words above",
             pattern: r"(?i-u)(?-u:\b)(?:reveal|print|repeat|show|output|display|dump|leak|disclose|recite|spell\s*out|tell\s*me|give\s*me|write\s*out|what\s*(?:is|are|was|were))\s*(?:me\s*)?(?:back\s*)?(?:all\s*)?(?:of\s*)?(?:your|the)\s*(?:(?:full|entire|exact|complete|original|initial|hidden|secret|current|real)\s*)?(?:system\s*(?:prompt|message|instructions)|(?:initial|original|hidden|secret)\s*(?:prompt|instructions)|prompt\s*above)(?-u:\b)|(?i-u)(?-u:\b)(?:reveal|print|repeat|show|output|dump|leak|disclose|recite)\s*(?:me\s*)?(?:all\s*)?(?:of\s*)?your\s*(?:instructions|prompt|rules|guidelines)(?-u:\b)|(?i-u)(?-u:\b)what\s*(?:are|were)\s*your\s*(?:(?:original|initial|exact|real|secret|hidden)\s*)?(?:instructions|rules|directives)(?-u:\b)|(?i-u)(?-u:\b)(?:repeat|print|output)\s*(?:all\s*)?(?:the\s*)?(?:words|text|everything|content)\s*(?:above|before\s*this)(?-u:\b)",
             validate: None,
-            scope: Scope::Untrusted,
+            scope: Scope::UntrustedAndToolDefinitions,
             locate: Locate::Everywhere,
             gate: &[],
             redact: Redact::Full,
@@ -404,6 +420,76 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             gate: &["<!--"],
             redact: Redact::Full,
         },
+        // ---------------------------------------------------------------- tool poisoning
+        // Signatures of a poisoned tool definition (an MCP server's tool whose description
+        // or schema carries instructions for the model): reading credential files into the
+        // tool's arguments, hiding that from the user, redirecting another tool's
+        // recipients. Tight grammar on purpose: ordinary descriptions instruct too.
+        DetectorDef {
+            id: "injection.tool_credential_access",
+            category: PromptInjection,
+            confidence: 0.9,
+            tool_result_confidence: None,
+            description: "Tool definition that tells the model to read or send a credential file (~/.ssh keys, .aws/credentials, mcp.json, .netrc, .git-credentials, .npmrc, .pypirc, /etc/shadow)",
+            pattern: r"(?i-u)(?-u:\b)(?:read|reads|reading|cat|open|load|fetch|access|include|attach|pass|send|upload|provide|copy|paste|forward|extract|retrieve|get|dump|print|output|return)\s*(?:(?:the|your|user's|users'|all|full|entire|contents?|content|text|data|of|file|files|at|from|in|inside|located|stored|under|key|keys|private|ssh|config|configuration)\s*){0,6}[`'\x22(]?\s*[~$%a-z0-9_.:\\/\-]{0,80}?(?:\.ssh(?:[/\\]|(?-u:\b))|id_(?:rsa|dsa|ecdsa|ed25519)(?-u:\b)|\.aws[/\\]credentials|[a-z0-9_.\-]*mcp\.json|\.netrc|\.git-credentials|\.npmrc|\.pypirc|\.docker[/\\]config\.json|etc[/\\]shadow)",
+            validate: None,
+            scope: Scope::ToolDefinitions,
+            locate: Locate::Everywhere,
+            gate: &[
+                ".ssh",
+                "id_rsa",
+                "id_dsa",
+                "id_ecdsa",
+                "id_ed25519",
+                "credentials",
+                "mcp.json",
+                ".netrc",
+                ".npmrc",
+                ".pypirc",
+                ".docker",
+                "shadow",
+            ],
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.tool_conceal_from_user",
+            category: PromptInjection,
+            confidence: 0.85,
+            tool_result_confidence: None,
+            description: "Tool definition that tells the model to keep something from the user: do not mention/tell this to the user, without informing the user, hide it from the user",
+            pattern: r"(?i-u)(?-u:\b)(?:do\s*not|don't|dont|never|must\s*not|should\s*not|shouldn't|without|avoid)\s*(?:ever\s*)?(?:mention(?:ing)?|tell(?:ing)?|inform(?:ing)?|notify(?:ing)?|notifying|alert(?:ing)?|reveal(?:ing)?|disclos(?:e|ing)|show(?:ing)?|explain(?:ing)?|report(?:ing)?|say(?:ing)?|let(?:ting)?|mak(?:e|ing)|ask(?:ing)?|warn(?:ing)?)\s*(?:(?:this|that|it|anything|any\s*of\s*this|about|these|those|steps?|actions?|side\s*effects?|instructions?|to|the)\s*){0,3}(?:user|human|operator)s?(?:\s*(?:know|aware))?(?-u:\b)(?:\s*(?:about\s*)?(?:this|that|it|these|the\s*(?:file|step|action|read|side\s*effect|instruction)s?))?|(?i-u)(?-u:\b)(?:do\s*not|don't|dont|never)\s*(?:mention|tell|reveal|disclose|say)\s*(?:to\s*the\s*user\s*)?that\s*you\s*(?:first\s*|also\s*|will\s*|have\s*|need|read|are|did)|(?i-u)(?-u:\b)(?:hide|conceal|keep)\s*(?:(?:this|that|it|these|those|the|action|actions|step|steps|side\s*effects?|secret|hidden|private)\s*){0,3}from\s*(?:the\s*)?(?:user|human|operator)s?(?-u:\b)|(?i-u)(?-u:\b)(?:the\s*)?(?:user|human)\s*(?:must|should|shall|does|do|need)\s*(?:not|n't|never)\s*(?:ever\s*)?(?:know|see|notice|find\s*out|learn|be\s*(?:told|informed|aware|notified))(?-u:\b)",
+            validate: None,
+            scope: Scope::ToolDefinitions,
+            locate: Locate::Everywhere,
+            gate: &[],
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.tool_shadowing",
+            category: PromptInjection,
+            confidence: 0.85,
+            tool_result_confidence: None,
+            description: "Tool definition that redirects what other tools send: send all e-mails to <address>, change the recipient to ..., a side effect on another tool",
+            pattern: r"(?i-u)(?-u:\b)(?:send|forward|bcc|cc|copy|redirect|route|mirror)\s*(?:(?:all|every|each|any|the|of|user's|outgoing|incoming|their|these)\s*){0,3}(?:e-?mails?|messages?|mail|data|requests?|payments?|funds|transfers?|transactions?|files?|documents?|results?|responses?)\s*(?:also\s*)?(?:to|through|via)\s*(?:the\s*)?(?:address\s*|number\s*|account\s*|endpoint\s*|url\s*)?[`'\x22<]?[a-z0-9._%+\-]+@[a-z0-9.\-]+\.[a-z]{2,}|(?i-u)(?-u:\b)(?:change|set|replace|switch|overwrite|override)\s*(?:the\s*)?(?:recipient|recipients|destination|to\s*address|receiver|account\s*number|iban|wallet\s*address|beneficiary|phone\s*number)\s*(?:field\s*)?(?:to|with)\s*[`'\x22<]?(?:\+?[0-9]|[a-z0-9._%+\-]+@)|(?i-u)(?-u:\b)side\s*effects?\s*on\s*(?:the\s*)?(?:also\s*)?(?:present\s*)?[`'\x22]?[a-z0-9_\-]+[`'\x22]?\s*tool(?-u:\b)",
+            validate: None,
+            scope: Scope::ToolDefinitions,
+            locate: Locate::Everywhere,
+            gate: &[],
+            redact: Redact::Full,
+        },
+        DetectorDef {
+            id: "injection.tool_important_tag",
+            category: PromptInjection,
+            confidence: 0.5,
+            tool_result_confidence: None,
+            description: "<IMPORTANT> tag in a tool definition, the wrapper of published tool-poisoning attacks (low confidence: alone it is not an attack)",
+            pattern: r"(?i-u)<\s*/?\s*important\s*>",
+            validate: None,
+            scope: Scope::ToolDefinitions,
+            locate: Locate::Everywhere,
+            gate: &["important"],
+            redact: Redact::Full,
+        },
         // ---------------------------------------------------------------- jailbreak
         DetectorDef {
             id: "jailbreak.dan_roleplay",
@@ -413,7 +499,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "DAN-style role-play: you are now DAN, do anything now, developer mode enabled",
             pattern: r"(?i-u)(?-u:\b)you\s*are\s*(?:now\s*)?(?:going\s*to\s*(?:act\s*as|be)\s*)?(?-i:DAN|STAN|DUDE)(?-u:\b)|(?i-u)(?-u:\b)do\s*anything\s*now(?-u:\b)|(?i-u)(?-u:\b)(?:developer|dev|god|jailbreak|jailbroken|unrestricted|dan)\s*mode\s*(?:is\s*)?(?:now\s*)?(?:enabled|activated|on|engaged)(?-u:\b)|(?i-u)(?-u:\b)(?:enable|activate|enter)\s*(?:developer|god|jailbreak|dan)\s*mode(?-u:\b)",
             validate: None,
-            scope: Scope::Untrusted,
+            scope: Scope::UntrustedAndToolDefinitions,
             locate: Locate::Everywhere,
             gate: &["DAN", "STAN", "DUDE", "anything", "mode"],
             redact: Redact::Full,
@@ -426,7 +512,7 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             description: "Asks the model to act without restrictions: pretend you have no restrictions, no longer bound by rules",
             pattern: r"(?i-u)(?-u:\b)(?:pretend|act|behave|imagine|roleplay|role-play)\s*(?:as\s*if\s*|like\s*|that\s*)?you\s*(?:have|had|are\s*under|operate\s*with|are\s*bound\s*by)\s*no\s*(?:(?:ethical|moral|safety|content|more)\s*)?(?:restrictions|limits|limitations|rules|filters|guidelines|boundaries|constraints|content\s*polic(?:y|ies))(?-u:\b)|(?i-u)(?-u:\b)(?:no\s*longer|not)\s*bound\s*by\s*(?:any\s*)?(?:rules|restrictions|guidelines|polic(?:y|ies)|openai|anthropic)(?-u:\b)|(?i-u)(?-u:\b)(?:without|free\s*(?:of|from))\s*(?:any\s*)?(?:ethical|moral|safety)\s*(?:restrictions|guidelines|constraints|limits|filters)(?-u:\b)",
             validate: None,
-            scope: Scope::Untrusted,
+            scope: Scope::UntrustedAndToolDefinitions,
             locate: Locate::Everywhere,
             gate: &[],
             redact: Redact::Full,

@@ -52,7 +52,9 @@
 //! (string or each text block), a `{"role":"system"}` message, user and assistant text and
 //! thinking blocks, `tool_result` contents (string, or each nested text block, nested
 //! documents as [`SourceKind::Document`]), `tool_use` inputs as compact JSON, and
-//! `document`/`search_result` text. Images and binary documents are skipped.
+//! `document`/`search_result` text, and each tool definition in `tools`
+//! ([`SourceKind::ToolDefinition`]: description and schema strings). Images and binary
+//! documents are skipped.
 //!
 //! # Detector catalogue
 //!
@@ -81,11 +83,18 @@
 //! | `injection.html_comment_instruction` | prompt_injection | 0.6 | `<!-- … -->` addressing the AI, tool output/documents only |
 //! | `jailbreak.dan_roleplay` | jailbreak | 0.9 | you are now DAN, do anything now, developer mode enabled |
 //! | `jailbreak.no_restrictions` | jailbreak | 0.85 | pretend you have no restrictions, no longer bound by rules |
+//! | `injection.tool_credential_access` | prompt_injection | 0.9 | tool definitions only: read/send/pass `~/.ssh` keys, `.aws/credentials`, `mcp.json`, `.netrc`, … |
+//! | `injection.tool_conceal_from_user` | prompt_injection | 0.85 | tool definitions only: do not mention this to the user, without telling the user |
+//! | `injection.tool_shadowing` | prompt_injection | 0.85 | tool definitions only: send all emails to `<address>`, change the recipient to, side effect on another tool |
+//! | `injection.tool_important_tag` | prompt_injection | 0.5 | tool definitions only: the `<IMPORTANT>` wrapper of published tool-poisoning attacks |
 //! | `ml.injection` | prompt_injection | the model's score | not scanned here: the gateway's ML step (detector workers) makes these findings; listed so the policy judges them ([`EXTERNAL_DETECTORS`]) |
 //!
 //! "x / y" = confidence in user text / in tool results and documents. Injection and
 //! jailbreak detectors scan user text, tool results, tool inputs and documents, not the
 //! operator's system prompt nor assistant turns (which quote such phrases routinely).
+//! Tool definitions (`tools[]`: description and schema strings) are instructions by design:
+//! only secrets, `instruction_override`, `system_prompt_exfiltration`, the jailbreak
+//! signatures and the `tool_*` signatures look at them (see `catalogue::Scope`).
 //!
 //! # Normalization and evasion
 //!

@@ -461,9 +461,75 @@ read_fields!(Message { "role" => role, "content" => content });
 #[derive(Default)]
 struct Tool<'de> {
     name: Option<Text<'de>>,
+    description: Option<Text<'de>>,
+    input_schema: Option<Strings<'de>>,
 }
 
-read_fields!(Tool { "name" => name });
+read_fields!(Tool { "name" => name, "description" => description, "input_schema" => input_schema });
+
+impl Tool<'_> {
+    /// The tool definition's text: its description, then every key and string value of
+    /// its schema, one per line (see [`tool_definition_text`]).
+    fn definition_text(&self) -> String {
+        tool_definition_text(Text::as_str(&self.description), self.input_schema.as_ref())
+    }
+}
+
+/// A tool definition as scanned: the description (when it is a string), then the schema's
+/// strings, joined by newlines. Property names, descriptions, enum values, defaults and
+/// examples are all text the model reads, so a poisoned MCP server can hide instructions
+/// in any of them.
+pub(crate) fn tool_definition_text(description: Option<&str>, schema: Option<&Strings<'_>>) -> String {
+    let strings = schema.map_or(&[][..], |s| s.0.as_slice());
+    let parts = description.into_iter().chain(strings.iter().map(|s| &**s));
+    let mut text =
+        String::with_capacity(description.map_or(0, str::len) + strings.iter().map(|s| s.len() + 1).sum::<usize>());
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(part);
+    }
+    text
+}
+
+/// Every object key and string value of a JSON value, depth first, each object's entries
+/// in key order (numbers, booleans and nulls left out). Key order, not body order, so the
+/// text does not depend on how a client orders a schema's keys (and equals what a walk
+/// over a `serde_json::Value` gives). A key that appears twice in one object is refused,
+/// like every key inspection reads. Strings without escapes stay borrowed from the body.
+#[derive(Default)]
+pub(crate) struct Strings<'de>(Vec<Cow<'de, str>>);
+
+impl<'de> FromJson<'de> for Strings<'de> {
+    fn from_str(text: Cow<'de, str>) -> Self {
+        Strings(vec![text])
+    }
+    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut all = Vec::new();
+        while let Some(Lenient(Strings(inner))) = seq.next_element::<Lenient<Strings<'de>>>()? {
+            all.extend(inner);
+        }
+        Ok(Strings(all))
+    }
+    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let Lenient(Strings(inner)) = map.next_value::<Lenient<Strings<'de>>>()?;
+            entries.push((key, inner));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(duplicate(&pair[0].0));
+        }
+        let mut all = Vec::with_capacity(entries.iter().map(|(_, inner)| 1 + inner.len()).sum());
+        for (key, inner) in entries {
+            all.push(key);
+            all.extend(inner);
+        }
+        Ok(Strings(all))
+    }
+}
 
 /// A content block (top-level, nested in a `tool_result`, inside a document source, or the
 /// result object of a server tool): the union of the fields any block type's text lives in.
@@ -553,6 +619,10 @@ impl<'de> Body<'de> {
                 }
                 _ => {}
             }
+        }
+        for (t, tool) in self.tools.and_then(|l| l.0).unwrap_or_default().iter().enumerate() {
+            let text = tool.definition_text();
+            push(&mut segments, base(SourceKind::ToolDefinition, None, None), Some(t), Cow::Owned(text));
         }
         InspectedBody { facts, segments }
     }

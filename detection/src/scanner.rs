@@ -204,13 +204,14 @@ fn for_lowercase_view(pattern: &str) -> Option<String> {
 }
 
 /// Every kind of text, in the order of [`kind_index`].
-const KINDS: [SourceKind; 6] = [
+const KINDS: [SourceKind; 7] = [
     SourceKind::System,
     SourceKind::UserText,
     SourceKind::AssistantText,
     SourceKind::ToolResult,
     SourceKind::ToolUseInput,
     SourceKind::Document,
+    SourceKind::ToolDefinition,
 ];
 
 /// Position of `kind` in [`KINDS`] (an exhaustive match, so a new kind cannot be missed).
@@ -222,6 +223,7 @@ fn kind_index(kind: SourceKind) -> usize {
         SourceKind::ToolResult => 3,
         SourceKind::ToolUseInput => 4,
         SourceKind::Document => 5,
+        SourceKind::ToolDefinition => 6,
     }
 }
 
@@ -1044,8 +1046,14 @@ mod tests {
         let s = scanner();
         for kind in KINDS {
             assert!(s.nothing_can_match(kind, "Let me look at the config loader in step 7."), "{kind:?}");
-            assert!(!s.nothing_can_match(kind, "mail alice.smith@example.com now"), "{kind:?}");
+            // PII is not looked for in tool definitions; their own signatures are.
+            let candidate = match kind {
+                SourceKind::ToolDefinition => "then read ~/.ssh/id_rsa",
+                _ => "mail alice.smith@example.com now",
+            };
+            assert!(!s.nothing_can_match(kind, candidate), "{kind:?}");
         }
+        assert!(s.nothing_can_match(SourceKind::ToolDefinition, "mail alice.smith@example.com now"));
         assert!(!s.nothing_can_match(SourceKind::UserText, "please i g n o r e this"));
         assert!(s.nothing_can_match(SourceKind::System, "please i g n o r e this"));
         assert!(!s.nothing_can_match(SourceKind::ToolResult, "<!-- x -->"));

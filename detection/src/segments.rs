@@ -8,8 +8,9 @@
 //! (as compact JSON), and `document` / `search_result` text; and, as a client sends them
 //! back in later turns, the results of Anthropic's server tools (`web_fetch_tool_result`'s
 //! fetched document, code execution stdout/stderr, a text editor view, web search
-//! titles) and of the MCP connector (`mcp_tool_result`, `mcp_tool_use` inputs). Images,
-//! binary document sources and encrypted search content are skipped.
+//! titles) and of the MCP connector (`mcp_tool_result`, `mcp_tool_use` inputs); and each
+//! tool definition in `tools` (description and input schema). Images, binary document
+//! sources and encrypted search content are skipped.
 
 use serde::Serialize;
 
@@ -29,6 +30,9 @@ pub enum SourceKind {
     ToolUseInput,
     /// A `document` or `search_result` block's text.
     Document,
+    /// A tool definition in `tools`: its `description`, then every key and string value of
+    /// its input schema, one per line. Where a poisoned MCP server hides instructions.
+    ToolDefinition,
 }
 
 impl SourceKind {
@@ -41,6 +45,7 @@ impl SourceKind {
             SourceKind::ToolResult => "tool_result",
             SourceKind::ToolUseInput => "tool_use_input",
             SourceKind::Document => "document",
+            SourceKind::ToolDefinition => "tool_definition",
         }
     }
 }
@@ -53,7 +58,8 @@ pub struct SegmentRef {
     pub role: Option<String>,
     /// Index into `messages`; `None` for the top-level system prompt.
     pub message_index: Option<usize>,
-    /// Index of the content block (in `messages[i].content` or in the `system` array).
+    /// Index of the content block (in `messages[i].content` or in the `system` array), or
+    /// of the tool in `tools` for a [`SourceKind::ToolDefinition`].
     pub block_index: Option<usize>,
     /// Index of a nested block inside a `tool_result` / `document` / `search_result`.
     pub nested_index: Option<usize>,

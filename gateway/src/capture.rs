@@ -84,6 +84,11 @@ pub fn capture(
     // in a batch) form its blocks.
     let mut current_message: Option<(Option<usize>, usize)> = None;
     for (index, segment) in segments.iter().enumerate() {
+        if segment.origin.source == SourceKind::ToolDefinition {
+            // Tools are captured by name (above): their definitions are the same long
+            // texts on every request and would crowd the conversation out of the budget.
+            continue;
+        }
         if budget <= BLOCK_OVERHEAD {
             conversation.truncated = true;
             break;

@@ -176,6 +176,7 @@ pub fn provenance(origin: &portcullis_detection::SegmentRef) -> SegmentProvenanc
         SourceKind::System if origin.message_index.is_none() => SegmentSource::System,
         SourceKind::ToolResult => SegmentSource::ToolResult,
         SourceKind::ToolUseInput => SegmentSource::ToolUse,
+        SourceKind::ToolDefinition => SegmentSource::ToolDefinition,
         SourceKind::Document if origin.message_index.is_none() => SegmentSource::File,
         _ => SegmentSource::Message,
     };

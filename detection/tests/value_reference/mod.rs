@@ -20,8 +20,10 @@ pub fn extract_segments(body: &Value) -> Vec<Segment> {
         }
         _ => {}
     }
-    let Some(Value::Array(messages)) = body.get("messages") else {
-        return out;
+    let empty = Vec::new();
+    let messages = match body.get("messages") {
+        Some(Value::Array(messages)) => messages,
+        _ => &empty,
     };
     for (m, message) in messages.iter().enumerate() {
         let role = message.get("role").and_then(Value::as_str);
@@ -43,7 +45,31 @@ pub fn extract_segments(body: &Value) -> Vec<Segment> {
             _ => {}
         }
     }
+    if let Some(Value::Array(tools)) = body.get("tools") {
+        for (t, tool) in tools.iter().enumerate() {
+            let mut parts: Vec<&str> = tool.get("description").and_then(Value::as_str).into_iter().collect();
+            if let Some(schema) = tool.get("input_schema") {
+                strings_of(schema, &mut parts);
+            }
+            push(&mut out, base(SourceKind::ToolDefinition, None, None), Some(t), &parts.join("\n"));
+        }
+    }
     out
+}
+
+/// Every key and string value, depth first (a `Value`'s objects iterate in key order).
+fn strings_of<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|item| strings_of(item, out)),
+        Value::Object(map) => {
+            for (key, item) in map {
+                out.push(key);
+                strings_of(item, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn extract_block(

@@ -76,6 +76,10 @@ pub enum MlSource {
     ToolUse,
     /// `document` / `search_result` text.
     Document,
+    /// Tool definitions (`tools[]` description and schema). Off by default: a tool
+    /// description is instructions to the model by design, which an injection classifier
+    /// trained on data-borne attacks flags.
+    ToolDefinition,
 }
 
 impl MlSource {
@@ -88,6 +92,7 @@ impl MlSource {
             SourceKind::ToolResult => MlSource::ToolResult,
             SourceKind::ToolUseInput => MlSource::ToolUse,
             SourceKind::Document => MlSource::Document,
+            SourceKind::ToolDefinition => MlSource::ToolDefinition,
         }
     }
 
@@ -100,6 +105,7 @@ impl MlSource {
             MlSource::ToolResult => "tool_result",
             MlSource::ToolUse => "tool_use",
             MlSource::Document => "document",
+            MlSource::ToolDefinition => "tool_definition",
         }
     }
 }
@@ -172,7 +178,7 @@ impl MlConfig {
         if raw.mode != MlMode::Off {
             if raw.sources.is_empty() {
                 return Err(format!(
-                    "{at}.sources is empty: name at least one of system, user, assistant, tool_result, tool_use, document (or set mode = \"off\")"
+                    "{at}.sources is empty: name at least one of system, user, assistant, tool_result, tool_use, document, tool_definition (or set mode = \"off\")"
                 ));
             }
             if nats_url.is_none_or(|url| url.trim().is_empty()) {
