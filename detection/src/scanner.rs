@@ -296,8 +296,11 @@ pub struct Scanner {
     quick: Vec<usize>,
     quick_checks: Vec<QuickCheck>,
     spaced: Regex,
-    /// Detectors searched only at word starts where one of their leading words begins.
-    triggers: WordTriggers,
+    /// Per kind of text, in [`KINDS`] order: the detectors that apply to it and are
+    /// searched only at word starts where one of their leading words begins. Per kind so
+    /// that the tool-definition signatures' common leading words (`the`, `set`, `send`)
+    /// cost nothing on conversation text, and the data-borne ones nothing on tools.
+    triggers: Vec<WordTriggers>,
     cache: ScanCache,
 }
 
@@ -325,7 +328,20 @@ impl Scanner {
                 Ok(Compiled { regex, lowercase: lowered.is_some() })
             })
             .collect::<Result<Vec<_>, DetectionError>>()?;
-        let triggers = WordTriggers::new(&lowered.iter().map(Option::as_deref).collect::<Vec<_>>());
+        let triggers = KINDS
+            .iter()
+            .map(|&kind| {
+                // A gated tool-definition signature (credential files) runs only where its
+                // rare gate opens, unanchored: its leading verbs (`read`, `get`, `open`)
+                // would make every word start of a tool description a candidate.
+                let triggered = |d: &DetectorDef| {
+                    d.scope.applies(kind) && (d.scope != catalogue::Scope::ToolDefinitions || d.gate.is_empty())
+                };
+                let applying: Vec<Option<&str>> =
+                    defs.iter().zip(&lowered).map(|(d, lowered)| lowered.as_deref().filter(|_| triggered(d))).collect();
+                WordTriggers::new(&applying)
+            })
+            .collect();
         let spaced = compile("trigger.spaced", catalogue::TRIGGER_SPACED)?;
         let infos = defs
             .iter()
@@ -603,10 +619,11 @@ impl Scanner {
             found += 1;
             found < MAX_FINDINGS_PER_DETECTOR
         };
-        if located.is_none() && c.lowercase && self.triggers.applies(idx) {
+        let triggers = self.triggers.get(kind_index(kind)).filter(|t| t.applies(idx));
+        if let (None, true, Some(triggers)) = (&located, c.lowercase, triggers) {
             // Only word starts where one of its leading words begins (`word_triggers`).
             let mut resume = 0;
-            for &(at, detectors) in view.word_hits(&self.triggers) {
+            for &(at, detectors) in view.word_hits(triggers) {
                 let at = at as usize;
                 if detectors & (1 << idx) == 0 || at < resume {
                     continue;
@@ -768,9 +785,10 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
         });
         println!("{label:40} {d:>12?} {n} hits");
     }
-    let (d, n) = time(&|_, v| v.word_hits(&s.triggers).len());
+    let triggers = |kind| s.triggers.get(kind_index(kind));
+    let (d, n) = time(&|kind, v| triggers(kind).map_or(0, |t| v.word_hits(t).len()));
     println!("{:40} {d:>12?} {n}", "word hits (cached after round 1)");
-    let (d, n) = time(&|_, v| s.triggers.candidates(v.lower().as_bytes(), v.classes()).len());
+    let (d, n) = time(&|kind, v| triggers(kind).map_or(0, |t| t.candidates(v.lower().as_bytes(), v.classes()).len()));
     println!("{:40} {d:>12?} {n}", "word candidates");
     let (d, n) = time(&|_, v| normalize(v.text).text().len());
     println!("{:40} {d:>12?} {n}", "normalize");
@@ -892,8 +910,19 @@ mod tests {
             "jailbreak.no_restrictions",
         ] {
             let idx = s.defs.iter().position(|d| d.id == id).unwrap();
-            assert!(s.triggers.applies(idx), "{id}");
+            assert!(s.triggers[kind_index(SourceKind::ToolResult)].applies(idx), "{id}");
         }
+        // Per kind: the tool-definition signatures are not candidates in conversation
+        // text, the data-borne ones not in tool definitions, and the gated credential-file
+        // signature runs unanchored once its gate opens.
+        let idx = |id: &str| s.defs.iter().position(|d| d.id == id).unwrap();
+        let tools = &s.triggers[kind_index(SourceKind::ToolDefinition)];
+        let results = &s.triggers[kind_index(SourceKind::ToolResult)];
+        assert!(tools.applies(idx("injection.tool_conceal_from_user")));
+        assert!(!results.applies(idx("injection.tool_conceal_from_user")));
+        assert!(!tools.applies(idx("injection.hidden_instruction")));
+        assert!(tools.applies(idx("injection.instruction_override")));
+        assert!(!tools.applies(idx("injection.tool_credential_access")));
     }
 
     proptest::proptest! {
