@@ -57,6 +57,8 @@ const ORDINARY: &[&str] = &[
     "The result returned by the agent is not visible to the user: summarize it for them.",
     "Set the recipient list of the draft. Change the subject to something short.",
     "<important>Rate limited to 10 calls a minute</important>",
+    "Never reveal the API token to the user. Do not show internal ids to the user.",
+    "Runs the migration without asking the user for confirmation.",
 ];
 
 #[test]
