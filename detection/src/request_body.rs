@@ -505,30 +505,105 @@ impl<'de> FromJson<'de> for Strings<'de> {
     fn from_str(text: Cow<'de, str>) -> Self {
         Strings(vec![text])
     }
-    fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
-        let mut all = Vec::new();
-        while let Some(Lenient(Strings(inner))) = seq.next_element::<Lenient<Strings<'de>>>()? {
-            all.extend(inner);
-        }
-        Ok(Strings(all))
+    fn from_seq<A: SeqAccess<'de>>(seq: A) -> Result<Self, A::Error> {
+        let mut out = Vec::new();
+        collect_seq(seq, &mut out)?;
+        Ok(Strings(out))
     }
-    fn from_map<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let Lenient(Strings(inner)) = map.next_value::<Lenient<Strings<'de>>>()?;
-            entries.push((key, inner));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            return Err(duplicate(&pair[0].0));
-        }
-        let mut all = Vec::with_capacity(entries.iter().map(|(_, inner)| 1 + inner.len()).sum());
-        for (key, inner) in entries {
-            all.push(key);
-            all.extend(inner);
-        }
-        Ok(Strings(all))
+    fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+        let mut out = Vec::new();
+        collect_map(map, &mut out)?;
+        Ok(Strings(out))
     }
+}
+
+/// Appends a JSON value's strings to one shared list (see [`Strings`]): nothing is
+/// allocated per value, only per object whose keys are not already in order.
+struct CollectStrings<'a, 'de>(&'a mut Vec<Cow<'de, str>>);
+
+impl<'de> de::DeserializeSeed<'de> for CollectStrings<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CollectStrings<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.0.push(Cow::Borrowed(v));
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.push(Cow::Owned(v.to_owned()));
+        Ok(())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.0.push(Cow::Owned(v));
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        collect_seq(seq, self.0)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        collect_map(map, self.0)
+    }
+}
+
+fn collect_seq<'de, A: SeqAccess<'de>>(mut seq: A, out: &mut Vec<Cow<'de, str>>) -> Result<(), A::Error> {
+    while seq.next_element_seed(CollectStrings(out))?.is_some() {}
+    Ok(())
+}
+
+/// An object's entries, each key followed by its value's strings, reordered by key.
+fn collect_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<Cow<'de, str>>) -> Result<(), A::Error> {
+    let start = out.len();
+    // Each entry: where its key sits in `out`; its strings run to the next entry's key.
+    let mut keys: Vec<usize> = Vec::new();
+    while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        keys.push(out.len());
+        out.push(key);
+        map.next_value_seed(CollectStrings(out))?;
+    }
+    let in_order = keys.windows(2).all(|pair| out[pair[0]] < out[pair[1]]);
+    if in_order {
+        return Ok(());
+    }
+    let end = out.len();
+    let mut entries: Vec<(usize, usize)> =
+        keys.iter().enumerate().map(|(i, &at)| (at, keys.get(i + 1).copied().unwrap_or(end))).collect();
+    entries.sort_by(|a, b| out[a.0].cmp(&out[b.0]));
+    if let Some(pair) = entries.windows(2).find(|pair| out[pair[0].0] == out[pair[1].0]) {
+        return Err(duplicate(&out[pair[0].0]));
+    }
+    let mut taken: Vec<Option<Cow<'de, str>>> = out.drain(start..).map(Some).collect();
+    for (from, to) in entries {
+        out.extend((from..to).filter_map(|i| taken.get_mut(i - start).and_then(Option::take)));
+    }
+    Ok(())
 }
 
 /// A content block (top-level, nested in a `tool_result`, inside a document source, or the
