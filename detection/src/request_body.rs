@@ -463,15 +463,26 @@ struct Tool<'de> {
     name: Option<Text<'de>>,
     description: Option<Text<'de>>,
     input_schema: Option<Strings<'de>>,
+    /// Example inputs shown to the model (the tool-use examples beta): text it reads too.
+    input_examples: Option<Strings<'de>>,
 }
 
-read_fields!(Tool { "name" => name, "description" => description, "input_schema" => input_schema });
+read_fields!(Tool {
+    "name" => name,
+    "description" => description,
+    "input_schema" => input_schema,
+    "input_examples" => input_examples,
+});
 
 impl Tool<'_> {
     /// The tool definition's text: its description, then every key and string value of
-    /// its schema, one per line (see [`tool_definition_text`]).
+    /// its schema and of its input examples, one per line (see [`tool_definition_text`]).
     fn definition_text(&self) -> String {
-        tool_definition_text(Text::as_str(&self.description), self.input_schema.as_ref())
+        let mut strings = Strings::default();
+        for part in [&self.input_schema, &self.input_examples].into_iter().flatten() {
+            strings.0.extend(part.0.iter().cloned());
+        }
+        tool_definition_text(Text::as_str(&self.description), Some(&strings))
     }
 }
 

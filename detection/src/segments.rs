@@ -31,7 +31,8 @@ pub enum SourceKind {
     /// A `document` or `search_result` block's text.
     Document,
     /// A tool definition in `tools`: its `description`, then every key and string value of
-    /// its input schema, one per line. Where a poisoned MCP server hides instructions.
+    /// its input schema and input examples, one per line. Where a poisoned MCP server
+    /// hides instructions.
     ToolDefinition,
 }
 

@@ -173,11 +173,15 @@ fn message() -> impl Strategy<Value = Value> {
 
 fn body() -> impl Strategy<Value = Value> {
     let tool = prop_oneof![
-        (prop::option::of(string_or_noise()), prop::option::of(string_or_noise()), noise()).prop_map(
-            |(name, description, schema)| {
-                object(vec![("name", name), ("description", description), ("input_schema", Some(schema))])
-            }
-        ),
+        (prop::option::of(string_or_noise()), prop::option::of(string_or_noise()), noise(), prop::option::of(noise()))
+            .prop_map(|(name, description, schema, examples)| {
+                object(vec![
+                    ("name", name),
+                    ("description", description),
+                    ("input_schema", Some(schema)),
+                    ("input_examples", examples),
+                ])
+            }),
         noise(),
     ];
     (

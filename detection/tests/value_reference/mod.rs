@@ -48,8 +48,10 @@ pub fn extract_segments(body: &Value) -> Vec<Segment> {
     if let Some(Value::Array(tools)) = body.get("tools") {
         for (t, tool) in tools.iter().enumerate() {
             let mut parts: Vec<&str> = tool.get("description").and_then(Value::as_str).into_iter().collect();
-            if let Some(schema) = tool.get("input_schema") {
-                strings_of(schema, &mut parts);
+            for field in ["input_schema", "input_examples"] {
+                if let Some(value) = tool.get(field) {
+                    strings_of(value, &mut parts);
+                }
             }
             push(&mut out, base(SourceKind::ToolDefinition, None, None), Some(t), &parts.join("\n"));
         }
