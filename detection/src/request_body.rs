@@ -478,11 +478,8 @@ impl Tool<'_> {
     /// The tool definition's text: its description, then every key and string value of
     /// its schema and of its input examples, one per line (see [`tool_definition_text`]).
     fn definition_text(&self) -> String {
-        let mut strings = Strings::default();
-        for part in [&self.input_schema, &self.input_examples].into_iter().flatten() {
-            strings.0.extend(part.0.iter().cloned());
-        }
-        tool_definition_text(Text::as_str(&self.description), Some(&strings))
+        let strings: Vec<&Strings<'_>> = [&self.input_schema, &self.input_examples].into_iter().flatten().collect();
+        tool_definition_text(Text::as_str(&self.description), &strings)
     }
 }
 
@@ -490,11 +487,11 @@ impl Tool<'_> {
 /// strings, joined by newlines. Property names, descriptions, enum values, defaults and
 /// examples are all text the model reads, so a poisoned MCP server can hide instructions
 /// in any of them.
-pub(crate) fn tool_definition_text(description: Option<&str>, schema: Option<&Strings<'_>>) -> String {
-    let strings = schema.map_or(&[][..], |s| s.0.as_slice());
-    let parts = description.into_iter().chain(strings.iter().map(|s| &**s));
+pub(crate) fn tool_definition_text(description: Option<&str>, strings: &[&Strings<'_>]) -> String {
+    let strings = || strings.iter().flat_map(|s| s.0.iter().map(|part| &**part));
+    let parts = description.into_iter().chain(strings());
     let mut text =
-        String::with_capacity(description.map_or(0, str::len) + strings.iter().map(|s| s.len() + 1).sum::<usize>());
+        String::with_capacity(description.map_or(0, str::len) + strings().map(|s| s.len() + 1).sum::<usize>());
     for (i, part) in parts.enumerate() {
         if i > 0 {
             text.push('\n');
