@@ -44,6 +44,45 @@ pub enum BodyError {
     Ambiguous(serde_json::Error),
     #[error("the request body must be a JSON object")]
     NotObject,
+    /// More array elements, object entries and strings in the fields inspection reads than
+    /// [`MAX_ITEMS`]: reading them would cost memory out of proportion to the body.
+    #[error(
+        "the request body has more than {MAX_ITEMS} array elements, object entries and strings in the fields the gateway inspects"
+    )]
+    TooManyItems,
+}
+
+/// The most array elements, object entries and strings one body may hold in the fields
+/// inspection keeps (a message, a content block, a tool, a schema string, a `tool_use`
+/// input's values; skipped fields do not count). Each costs ~100 bytes once read, so a
+/// 32 MB body of empty blocks (`[{},{},...]`, ten million of them) cost 3.4 GB and 11 s
+/// before this bound; at the bound a body costs ~100 MB at most. Real requests are far
+/// below it: the largest Message Batches body (100,000 requests) holds ~300,000.
+pub const MAX_ITEMS: usize = 500_000;
+
+thread_local! {
+    /// Items read so far by the body reader running on this thread (the readers are
+    /// synchronous: one body at a time per thread).
+    static ITEMS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one item against [`MAX_ITEMS`]; an error once the body holds too many.
+fn count_item<E: de::Error>() -> Result<(), E> {
+    ITEMS_READ.with(|read| {
+        let n = read.get() + 1;
+        read.set(n);
+        if n > MAX_ITEMS { Err(E::custom("too many items to inspect")) } else { Ok(()) }
+    })
+}
+
+/// Parses `bytes` as `T` with a fresh item budget.
+fn read_json<'de, T: FromJson<'de>>(bytes: &'de [u8]) -> Result<T, BodyError> {
+    ITEMS_READ.with(|read| read.set(0));
+    match serde_json::from_slice::<Lenient<T>>(bytes) {
+        Ok(Lenient(value)) => Ok(value),
+        Err(_) if ITEMS_READ.with(std::cell::Cell::get) > MAX_ITEMS => Err(BodyError::TooManyItems),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl From<serde_json::Error> for BodyError {
@@ -66,7 +105,7 @@ pub struct InspectedBody {
 
 /// Parses `bytes` as a Messages API request body and extracts its facts and segments.
 pub fn inspect_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
-    let Lenient(body) = serde_json::from_slice::<Lenient<Body<'_>>>(bytes)?;
+    let body = read_json::<Body<'_>>(bytes)?;
     if !body.is_object {
         return Err(BodyError::NotObject);
     }
@@ -96,7 +135,7 @@ pub struct InspectedBatch {
 /// request's `params` is read as a Messages body ([`inspect_body`]), with the same rules
 /// (a duplicate `requests`, `custom_id` or `params` key is refused as ambiguous).
 pub fn inspect_batch_body(bytes: &[u8]) -> Result<InspectedBatch, BodyError> {
-    let Lenient(batch) = serde_json::from_slice::<Lenient<BatchBody<'_>>>(bytes)?;
+    let batch = read_json::<BatchBody<'_>>(bytes)?;
     if !batch.is_object {
         return Err(BodyError::NotObject);
     }
@@ -119,7 +158,7 @@ pub fn inspect_batch_body(bytes: &[u8]) -> Result<InspectedBatch, BodyError> {
 /// marker is the system prompt), so each turn is scanned as user or assistant text and the
 /// markers themselves are not taken for fake turns; `max_tokens_to_sample` is `max_tokens`.
 pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
-    let Lenient(body) = serde_json::from_slice::<Lenient<CompletionBody<'_>>>(bytes)?;
+    let body = read_json::<CompletionBody<'_>>(bytes)?;
     if !body.is_object {
         return Err(BodyError::NotObject);
     }
@@ -365,6 +404,7 @@ impl<'de, T: FromJson<'de>> FromJson<'de> for List<T> {
     fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(Lenient(item)) = seq.next_element::<Lenient<T>>()? {
+            count_item()?;
             items.push(item);
         }
         Ok(List(Some(items)))
@@ -562,14 +602,17 @@ impl<'de> Visitor<'de> for CollectStrings<'_, 'de> {
         Ok(())
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        count_item()?;
         self.0.push(Cow::Borrowed(v));
         Ok(())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        count_item()?;
         self.0.push(Cow::Owned(v.to_owned()));
         Ok(())
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        count_item()?;
         self.0.push(Cow::Owned(v));
         Ok(())
     }
@@ -582,7 +625,9 @@ impl<'de> Visitor<'de> for CollectStrings<'_, 'de> {
 }
 
 fn collect_seq<'de, A: SeqAccess<'de>>(mut seq: A, out: &mut Vec<Cow<'de, str>>) -> Result<(), A::Error> {
-    while seq.next_element_seed(CollectStrings(out))?.is_some() {}
+    while seq.next_element_seed(CollectStrings(out))?.is_some() {
+        count_item()?;
+    }
     Ok(())
 }
 
@@ -592,6 +637,7 @@ fn collect_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<Cow<'de, str>>)
     // Each entry: where its key sits in `out`; its strings run to the next entry's key.
     let mut keys: Vec<usize> = Vec::new();
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+        count_item()?;
         keys.push(out.len());
         out.push(key);
         map.next_value_seed(CollectStrings(out))?;
@@ -614,14 +660,84 @@ fn collect_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<Cow<'de, str>>)
     Ok(())
 }
 
+/// A JSON value read into a `Value` exactly as `Value`'s own `Deserialize` reads it (last
+/// duplicate key wins, floats through `Number::from_f64`), with every array element and
+/// object entry counted against [`MAX_ITEMS`]: a `tool_use` input is kept whole.
+struct CountedValue;
+
+impl<'de> de::DeserializeSeed<'de> for CountedValue {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CountedValue {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(CountedValue)? {
+            count_item()?;
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            count_item()?;
+            let value = map.next_value_seed(CountedValue)?;
+            entries.insert(key, value);
+        }
+        Ok(Value::Object(entries))
+    }
+}
+
 /// A content block (top-level, nested in a `tool_result`, inside a document source, or the
 /// result object of a server tool): the union of the fields any block type's text lives in.
+///
+/// The fields few blocks carry are boxed: a block costs ~90 bytes instead of ~340, which
+/// bounds what a body of [`MAX_ITEMS`] tiny blocks costs.
 #[derive(Default)]
 struct Block<'de> {
     kind: Option<Text<'de>>,
     text: Option<Text<'de>>,
-    thinking: Option<Text<'de>>,
     content: Option<TextOrBlocks<'de>>,
+    rare: Option<Box<RareBlockFields<'de>>>,
+}
+
+#[derive(Default)]
+struct RareBlockFields<'de> {
+    thinking: Option<Text<'de>>,
     input: Option<Value>,
     source: Option<Source<'de>>,
     context: Option<Text<'de>>,
@@ -632,23 +748,34 @@ struct Block<'de> {
     title: Option<Text<'de>>,
 }
 
+impl<'de> Block<'de> {
+    fn rare_mut(&mut self) -> &mut RareBlockFields<'de> {
+        self.rare.get_or_insert_with(Box::default)
+    }
+
+    /// The boxed fields, empty when the block had none.
+    fn into_rare(self) -> RareBlockFields<'de> {
+        self.rare.map(|rare| *rare).unwrap_or_default()
+    }
+}
+
 impl<'de> FromJson<'de> for Block<'de> {
     fn from_map<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
         let mut block = Block::default();
         read_object(map, |key, map| match key {
             "type" => read_once(map, &mut block.kind, key),
             "text" => read_once(map, &mut block.text, key),
-            "thinking" => read_once(map, &mut block.thinking, key),
             "content" => read_once(map, &mut block.content, key),
-            "source" => read_once(map, &mut block.source, key),
-            "context" => read_once(map, &mut block.context, key),
-            "stdout" => read_once(map, &mut block.stdout, key),
-            "stderr" => read_once(map, &mut block.stderr, key),
-            "title" => read_once(map, &mut block.title, key),
+            "thinking" => read_once(map, &mut block.rare_mut().thinking, key),
+            "source" => read_once(map, &mut block.rare_mut().source, key),
+            "context" => read_once(map, &mut block.rare_mut().context, key),
+            "stdout" => read_once(map, &mut block.rare_mut().stdout, key),
+            "stderr" => read_once(map, &mut block.rare_mut().stderr, key),
+            "title" => read_once(map, &mut block.rare_mut().title, key),
             // Any JSON value: it is scanned as compact JSON.
-            "input" if block.input.is_some() => Err(duplicate(key)),
+            "input" if block.rare.as_ref().is_some_and(|rare| rare.input.is_some()) => Err(duplicate(key)),
             "input" => {
-                block.input = Some(map.next_value::<Value>()?);
+                block.rare_mut().input = Some(map.next_value_seed(CountedValue)?);
                 Ok(true)
             }
             _ => Ok(false),
@@ -748,7 +875,7 @@ fn extract_block(
             }
         }
         Some("thinking") => {
-            if let Some(text) = block.thinking.and_then(|t| t.0) {
+            if let Some(text) = block.into_rare().thinking.and_then(|t| t.0) {
                 push(out, at(text_kind), Some(b), text);
             }
         }
@@ -759,7 +886,7 @@ fn extract_block(
             _ => {}
         },
         Some("tool_use" | "server_tool_use" | "mcp_tool_use") => {
-            if let Some(input) = &block.input {
+            if let Some(input) = block.rare.as_ref().and_then(|rare| rare.input.as_ref()) {
                 // Compact JSON with sorted keys, as `serde_json::to_string(&Value)` writes it.
                 let text = serde_json::to_string(input).unwrap_or_default();
                 push(out, at(SourceKind::ToolUseInput), Some(b), Cow::Owned(text));
@@ -784,7 +911,8 @@ fn extract_block(
         }
         Some("code_execution_tool_result" | "bash_code_execution_tool_result") => {
             if let Some(TextOrBlocks::Object(result)) = block.content {
-                let streams = [result.stdout, result.stderr];
+                let rare = result.into_rare();
+                let streams = [rare.stdout, rare.stderr];
                 for (n, text) in streams.into_iter().enumerate() {
                     if let Some(text) = text.and_then(|t| t.0) {
                         push_nested(out, at(SourceKind::ToolResult), b, n, text);
@@ -802,7 +930,7 @@ fn extract_block(
         Some("web_search_tool_result") => {
             if let Some(TextOrBlocks::Blocks(results)) = block.content {
                 for (n, result) in results.into_iter().enumerate() {
-                    if let Some(title) = result.title.and_then(|t| t.0) {
+                    if let Some(title) = result.into_rare().title.and_then(|t| t.0) {
                         push_nested(out, at(SourceKind::ToolResult), b, n, title);
                     }
                 }
@@ -818,7 +946,8 @@ fn nested_texts(block: Block<'_>) -> Vec<Cow<'_, str>> {
     match Text::as_str(&block.kind) {
         Some("text") => texts.extend(block.text.and_then(|t| t.0)),
         Some("document") => {
-            if let Some(source) = block.source {
+            let rare = block.into_rare();
+            if let Some(source) = rare.source {
                 match Text::as_str(&source.kind) {
                     Some("text") => texts.extend(source.data.and_then(|t| t.0)),
                     Some("content") => match source.content {
@@ -829,7 +958,7 @@ fn nested_texts(block: Block<'_>) -> Vec<Cow<'_, str>> {
                     _ => {}
                 }
             }
-            texts.extend(block.context.and_then(|t| t.0));
+            texts.extend(rare.context.and_then(|t| t.0));
         }
         Some("search_result") => {
             if let Some(TextOrBlocks::Blocks(items)) = block.content {

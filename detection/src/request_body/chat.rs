@@ -16,15 +16,15 @@
 use std::borrow::Cow;
 
 use super::{
-    BodyError, Count, Flag, InspectedBody, Lenient, List, Strings, Text, TextOrBlocks, base, block_text, push,
-    read_fields, tool_definition_text,
+    BodyError, Count, Flag, InspectedBody, List, Strings, Text, TextOrBlocks, base, block_text, push, read_fields,
+    read_json, tool_definition_text,
 };
 use crate::segments::{RequestFacts, SourceKind};
 
 /// Parses `bytes` as an OpenAI Chat Completions request body and extracts its facts and
 /// segments.
 pub fn inspect_chat_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
-    let Lenient(body) = serde_json::from_slice::<Lenient<ChatBody<'_>>>(bytes)?;
+    let body = read_json::<ChatBody<'_>>(bytes)?;
     if !body.is_object {
         return Err(BodyError::NotObject);
     }

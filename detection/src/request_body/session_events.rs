@@ -12,14 +12,14 @@
 //! the body (the session's agent names it), so the facts are empty.
 
 use super::{
-    BodyError, InspectedBody, Lenient, List, Text, TextOrBlocks, base, extract_block, push_tool_result_blocks,
-    read_fields,
+    BodyError, InspectedBody, List, Text, TextOrBlocks, base, extract_block, push_tool_result_blocks, read_fields,
+    read_json,
 };
 use crate::segments::{RequestFacts, SourceKind};
 
 /// Parses `bytes` as a Managed Agents send-events body and extracts its segments.
 pub fn inspect_session_events_body(bytes: &[u8]) -> Result<InspectedBody, BodyError> {
-    let Lenient(body) = serde_json::from_slice::<Lenient<EventsBody<'_>>>(bytes)?;
+    let body = read_json::<EventsBody<'_>>(bytes)?;
     if !body.is_object {
         return Err(BodyError::NotObject);
     }
