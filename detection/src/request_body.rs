@@ -75,12 +75,18 @@ fn count_item<E: de::Error>() -> Result<(), E> {
     })
 }
 
+/// Whether the body being read has used up its item budget (for readers that parse a
+/// second time, after [`read_json`]: a tool call's `arguments`).
+fn items_over_budget() -> bool {
+    ITEMS_READ.with(std::cell::Cell::get) > MAX_ITEMS
+}
+
 /// Parses `bytes` as `T` with a fresh item budget.
 fn read_json<'de, T: FromJson<'de>>(bytes: &'de [u8]) -> Result<T, BodyError> {
     ITEMS_READ.with(|read| read.set(0));
     match serde_json::from_slice::<Lenient<T>>(bytes) {
         Ok(Lenient(value)) => Ok(value),
-        Err(_) if ITEMS_READ.with(std::cell::Cell::get) > MAX_ITEMS => Err(BodyError::TooManyItems),
+        Err(_) if items_over_budget() => Err(BodyError::TooManyItems),
         Err(e) => Err(e.into()),
     }
 }

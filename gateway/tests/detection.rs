@@ -151,7 +151,9 @@ async fn a_body_of_too_many_tiny_blocks_is_refused_unforwarded() {
     // budget the body is refused before it is read whole.
     let stack = Stack::start().await;
     let blocks = vec!["{}"; portcullis_detection::MAX_ITEMS + 1].join(",");
-    let body = format!(r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{{"role":"user","content":[{blocks}]}}]}}"#);
+    let body = format!(
+        r#"{{"model":"claude-sonnet-4-5","max_tokens":10,"messages":[{{"role":"user","content":[{blocks}]}}]}}"#
+    );
     let response = stack.post("/v1/messages", &body).send().await.unwrap();
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
