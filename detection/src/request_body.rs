@@ -169,9 +169,15 @@ pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError>
         return Err(BodyError::NotObject);
     }
     let prompt = Text::as_str(&body.prompt).unwrap_or_default();
+    let turns = completion_turns(prompt);
+    if turns.len() > MAX_ITEMS {
+        // A prompt of nothing but markers (`\n\nHuman:` is 9 bytes) would be millions of
+        // segments: each turn counts as an item.
+        return Err(BodyError::TooManyItems);
+    }
     let mut segments = Vec::new();
     let mut has_system_prompt = false;
-    for (turn, (role, text)) in completion_turns(prompt).into_iter().enumerate() {
+    for (turn, (role, text)) in turns.into_iter().enumerate() {
         let (kind, role, index) = match role {
             None => (SourceKind::System, None, None),
             Some(role) => {
@@ -217,6 +223,10 @@ fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
             break;
         };
         turns.push((role, &prompt[start..at]));
+        if turns.len() > MAX_ITEMS {
+            // Stop here: the caller refuses the body, there is no need to cut the rest.
+            return turns;
+        }
         let (marker, next_role) = MARKERS[which];
         (role, start) = (Some(next_role), at + marker.len());
     }

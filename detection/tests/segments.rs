@@ -251,6 +251,12 @@ fn a_legacy_completion_prompt_is_read_turn_by_turn() {
     assert!(matches!(inspect_completion_body(b"[]"), Err(BodyError::NotObject)));
     assert!(matches!(inspect_completion_body(br#"{"prompt": "a", "prompt": "b"}"#), Err(BodyError::Ambiguous(_))));
     assert_eq!(inspect_completion_body(b"{}").unwrap(), InspectedBody::default());
+    // A prompt of nothing but markers: every turn is an item of the body's budget.
+    let markers = "\\n\\nHuman: a".repeat(portcullis_detection::MAX_ITEMS + 1);
+    let body = format!(r#"{{"prompt":"{markers}"}}"#);
+    assert!(matches!(inspect_completion_body(body.as_bytes()), Err(BodyError::TooManyItems)));
+    let body = format!(r#"{{"prompt":"{}"}}"#, "\\n\\nHuman: a".repeat(1000));
+    assert_eq!(inspect_completion_body(body.as_bytes()).unwrap().segments.len(), 1000);
 }
 
 #[test]
