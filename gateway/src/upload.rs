@@ -27,7 +27,13 @@ use crate::error::GatewayError;
 
 /// The segments of an upload's file parts that hold text: [`SourceKind::Document`], no
 /// message, `block_index` = the part's position in the body.
+/// A body of more parts than the detection crate's item budget is refused: a 32 MB body
+/// of tiny parts would be hundreds of thousands of segments.
 pub fn file_segments(headers: &HeaderMap, body: &Bytes) -> Result<Vec<Segment>, GatewayError> {
+    file_segments_at_most(headers, body, portcullis_detection::MAX_ITEMS)
+}
+
+fn file_segments_at_most(headers: &HeaderMap, body: &Bytes, max_parts: usize) -> Result<Vec<Segment>, GatewayError> {
     let unreadable = |why: String| {
         GatewayError::BadRequest(format!(
             "the Files API upload is not readable multipart/form-data ({why}); it cannot be inspected"
@@ -49,6 +55,9 @@ pub fn file_segments(headers: &HeaderMap, body: &Bytes) -> Result<Vec<Segment>, 
         else {
             break;
         };
+        if index >= max_parts {
+            return Err(unreadable(format!("more than {max_parts} parts")));
+        }
         let is_file = field.file_name().is_some() || field.name() == Some("file");
         let data = field.bytes().now_or_never().ok_or_else(stalled)?.map_err(|e| unreadable(e.to_string()))?;
         if !is_file {
@@ -121,5 +130,14 @@ mod tests {
         assert!(matches!(&error, GatewayError::BadRequest(m) if m.contains("multipart")), "{error:?}");
         headers.remove(header::CONTENT_TYPE);
         assert!(matches!(file_segments(&headers, &body), Err(GatewayError::BadRequest(_))));
+    }
+
+    #[test]
+    fn more_parts_than_the_item_budget_are_refused() {
+        let parts: Vec<(&str, Option<&str>, &[u8])> = vec![("file", Some("a.txt"), b"x"); 4];
+        let (headers, body) = upload(&parts);
+        assert_eq!(file_segments_at_most(&headers, &body, 4).unwrap().len(), 4);
+        let error = file_segments_at_most(&headers, &body, 3).err().unwrap();
+        assert!(matches!(&error, GatewayError::BadRequest(m) if m.contains("more than 3 parts")), "{error:?}");
     }
 }
