@@ -181,7 +181,7 @@ pub use policy::{
     spawn_rego_watcher,
 };
 pub use request_body::{
-    BatchRequest, BodyError, InspectedBatch, InspectedBody, MAX_ITEMS, inspect_batch_body, inspect_body,
+    BatchRequest, BodyError, InspectedBatch, InspectedBody, MAX_READ_BYTES, inspect_batch_body, inspect_body,
     inspect_chat_completion_body, inspect_completion_body, inspect_session_events_body,
 };
 pub use scanner::{

@@ -44,46 +44,59 @@ pub enum BodyError {
     Ambiguous(serde_json::Error),
     #[error("the request body must be a JSON object")]
     NotObject,
-    /// More array elements, object entries and strings in the fields inspection reads than
-    /// [`MAX_ITEMS`]: reading them would cost memory out of proportion to the body.
+    /// The fields inspection reads hold so many array elements, object entries and strings
+    /// that reading them would take more than [`MAX_READ_BYTES`].
     #[error(
-        "the request body has more than {MAX_ITEMS} array elements, object entries and strings in the fields the gateway inspects"
+        "the request body has too many array elements, object entries and strings in the fields the gateway inspects (reading them would take more than {} MiB)",
+        MAX_READ_BYTES >> 20
     )]
     TooManyItems,
 }
 
-/// The most array elements, object entries and strings one body may hold in the fields
-/// inspection keeps (a message, a content block, a tool, a schema string, a `tool_use`
-/// input's values; skipped fields do not count). Each costs ~100 bytes once read, so a
+/// The most memory reading one body's inspected fields may take. Every item kept is
+/// charged what it costs: a message, content block or tool its size plus the segment it
+/// may become (~250 bytes), a schema string or an object key 24 bytes, a `tool_use` input
+/// value 32 to 80 bytes; fields that are skipped are only validated and cost nothing. A
 /// 32 MB body of empty blocks (`[{},{},...]`, ten million of them) cost 3.4 GB and 11 s
-/// before this bound; at the bound a body costs ~100 MB at most. Real requests are far
-/// below it: the largest Message Batches body (100,000 requests) holds ~300,000.
-pub const MAX_ITEMS: usize = 500_000;
+/// to read before this bound. Real requests stay far below it: a 32 MB Message Batches
+/// body of 800 requests that each carry Claude Code's 25 tool schemas (~1.3 million
+/// schema strings) is charged ~35 MB.
+pub const MAX_READ_BYTES: usize = 64 << 20;
 
 thread_local! {
-    /// Items read so far by the body reader running on this thread (the readers are
+    /// Bytes charged so far by the body reader running on this thread (the readers are
     /// synchronous: one body at a time per thread).
-    static ITEMS_READ: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    static BYTES_CHARGED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Counts one item against [`MAX_ITEMS`]; an error once the body holds too many.
-fn count_item<E: de::Error>() -> Result<(), E> {
-    ITEMS_READ.with(|read| {
-        let n = read.get() + 1;
-        read.set(n);
-        if n > MAX_ITEMS { Err(E::custom("too many items to inspect")) } else { Ok(()) }
+/// What an array element read into a `T` is charged: its size and a segment it may become.
+fn element_cost<T>() -> usize {
+    std::mem::size_of::<T>() + std::mem::size_of::<Segment>() + 32
+}
+
+/// Charges `bytes` against [`MAX_READ_BYTES`]; an error once the body has used it up.
+fn charge<E: de::Error>(bytes: usize) -> Result<(), E> {
+    BYTES_CHARGED.with(|charged| {
+        let total = charged.get().saturating_add(bytes);
+        charged.set(total);
+        if total > MAX_READ_BYTES { Err(E::custom("too many items to inspect")) } else { Ok(()) }
     })
 }
 
-/// Whether the body being read has used up its item budget (for readers that parse a
-/// second time, after [`read_json`]: a tool call's `arguments`).
+/// Whether the body being read has used up its budget (for readers that parse a second
+/// time, after [`read_json`]: a tool call's `arguments`).
 fn items_over_budget() -> bool {
-    ITEMS_READ.with(std::cell::Cell::get) > MAX_ITEMS
+    BYTES_CHARGED.with(std::cell::Cell::get) > MAX_READ_BYTES
 }
 
-/// Parses `bytes` as `T` with a fresh item budget.
+/// The most turns a Text Completions prompt may be cut into, at an array element's cost.
+fn max_completion_turns() -> usize {
+    MAX_READ_BYTES / element_cost::<(Option<&str>, &str)>()
+}
+
+/// Parses `bytes` as `T` with a fresh budget.
 fn read_json<'de, T: FromJson<'de>>(bytes: &'de [u8]) -> Result<T, BodyError> {
-    ITEMS_READ.with(|read| read.set(0));
+    BYTES_CHARGED.with(|charged| charged.set(0));
     match serde_json::from_slice::<Lenient<T>>(bytes) {
         Ok(Lenient(value)) => Ok(value),
         Err(_) if items_over_budget() => Err(BodyError::TooManyItems),
@@ -170,9 +183,9 @@ pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError>
     }
     let prompt = Text::as_str(&body.prompt).unwrap_or_default();
     let turns = completion_turns(prompt);
-    if turns.len() > MAX_ITEMS {
+    if turns.len() > max_completion_turns() {
         // A prompt of nothing but markers (`\n\nHuman:` is 9 bytes) would be millions of
-        // segments: each turn counts as an item.
+        // segments: each turn is charged like an array element.
         return Err(BodyError::TooManyItems);
     }
     let mut segments = Vec::new();
@@ -223,7 +236,7 @@ fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
             break;
         };
         turns.push((role, &prompt[start..at]));
-        if turns.len() > MAX_ITEMS {
+        if turns.len() > max_completion_turns() {
             // Stop here: the caller refuses the body, there is no need to cut the rest.
             return turns;
         }
@@ -420,7 +433,7 @@ impl<'de, T: FromJson<'de>> FromJson<'de> for List<T> {
     fn from_seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
         while let Some(Lenient(item)) = seq.next_element::<Lenient<T>>()? {
-            count_item()?;
+            charge(element_cost::<T>())?;
             items.push(item);
         }
         Ok(List(Some(items)))
@@ -581,6 +594,9 @@ impl<'de> FromJson<'de> for Strings<'de> {
     }
 }
 
+/// What a string kept from a schema is charged (see [`MAX_READ_BYTES`]).
+const STRING_COST: usize = std::mem::size_of::<Cow<'static, str>>();
+
 /// Appends a JSON value's strings to one shared list (see [`Strings`]): nothing is
 /// allocated per value, only per object whose keys are not already in order.
 struct CollectStrings<'a, 'de>(&'a mut Vec<Cow<'de, str>>);
@@ -618,17 +634,17 @@ impl<'de> Visitor<'de> for CollectStrings<'_, 'de> {
         Ok(())
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
-        count_item()?;
+        charge(STRING_COST)?;
         self.0.push(Cow::Borrowed(v));
         Ok(())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        count_item()?;
+        charge(STRING_COST)?;
         self.0.push(Cow::Owned(v.to_owned()));
         Ok(())
     }
     fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
-        count_item()?;
+        charge(STRING_COST)?;
         self.0.push(Cow::Owned(v));
         Ok(())
     }
@@ -641,9 +657,7 @@ impl<'de> Visitor<'de> for CollectStrings<'_, 'de> {
 }
 
 fn collect_seq<'de, A: SeqAccess<'de>>(mut seq: A, out: &mut Vec<Cow<'de, str>>) -> Result<(), A::Error> {
-    while seq.next_element_seed(CollectStrings(out))?.is_some() {
-        count_item()?;
-    }
+    while seq.next_element_seed(CollectStrings(out))?.is_some() {}
     Ok(())
 }
 
@@ -653,7 +667,7 @@ fn collect_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<Cow<'de, str>>)
     // Each entry: where its key sits in `out`; its strings run to the next entry's key.
     let mut keys: Vec<usize> = Vec::new();
     while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-        count_item()?;
+        charge(STRING_COST + std::mem::size_of::<usize>())?;
         keys.push(out.len());
         out.push(key);
         map.next_value_seed(CollectStrings(out))?;
@@ -678,7 +692,7 @@ fn collect_map<'de, A: MapAccess<'de>>(mut map: A, out: &mut Vec<Cow<'de, str>>)
 
 /// A JSON value read into a `Value` exactly as `Value`'s own `Deserialize` reads it (last
 /// duplicate key wins, floats through `Number::from_f64`), with every array element and
-/// object entry counted against [`MAX_ITEMS`]: a `tool_use` input is kept whole.
+/// object entry charged against [`MAX_READ_BYTES`]: a `tool_use` input is kept whole.
 struct CountedValue;
 
 impl<'de> de::DeserializeSeed<'de> for CountedValue {
@@ -722,7 +736,7 @@ impl<'de> Visitor<'de> for CountedValue {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(CountedValue)? {
-            count_item()?;
+            charge(std::mem::size_of::<Value>())?;
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -730,7 +744,8 @@ impl<'de> Visitor<'de> for CountedValue {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut entries = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            count_item()?;
+            // The value, the key and a share of the map's tree nodes.
+            charge(std::mem::size_of::<Value>() + std::mem::size_of::<String>() + 24)?;
             let value = map.next_value_seed(CountedValue)?;
             entries.insert(key, value);
         }
@@ -742,7 +757,7 @@ impl<'de> Visitor<'de> for CountedValue {
 /// result object of a server tool): the union of the fields any block type's text lives in.
 ///
 /// The fields few blocks carry are boxed: a block costs ~90 bytes instead of ~340, which
-/// bounds what a body of [`MAX_ITEMS`] tiny blocks costs.
+/// bounds what a body of tiny blocks costs (see [`MAX_READ_BYTES`]).
 #[derive(Default)]
 struct Block<'de> {
     kind: Option<Text<'de>>,

@@ -264,26 +264,45 @@ fn a_tool_schema_reads_in_key_order_whatever_order_it_is_sent_in() {
 }
 
 #[test]
-fn a_body_of_more_items_than_inspection_reads_is_refused_not_read() {
-    use portcullis_detection::MAX_ITEMS;
-    let blocks = |n: usize| vec!["{}"; n].join(",");
-    let body = |content: String| format!(r#"{{"messages":[{{"role":"user","content":[{content}]}}]}}"#);
-    // One message and MAX_ITEMS - 1 blocks: read.
-    assert!(inspect_body(body(blocks(MAX_ITEMS - 1)).as_bytes()).is_ok());
-    // One more item anywhere inspection keeps it: refused, whatever holds it.
-    assert!(matches!(inspect_body(body(blocks(MAX_ITEMS)).as_bytes()), Err(BodyError::TooManyItems)));
-    let zeros = vec!["0"; MAX_ITEMS].join(",");
-    let input =
-        format!(r#"{{"messages":[{{"role":"assistant","content":[{{"type":"tool_use","input":[{zeros}]}}]}}]}}"#);
-    assert!(matches!(inspect_body(input.as_bytes()), Err(BodyError::TooManyItems)));
-    let strings = vec!["\"a\""; MAX_ITEMS].join(",");
-    let schema = format!(r#"{{"tools":[{{"name":"t","input_schema":[{strings}]}}]}}"#);
-    assert!(matches!(inspect_body(schema.as_bytes()), Err(BodyError::TooManyItems)));
-    // Skipped fields do not count: a huge array nobody reads is only validated.
-    let skipped = format!(r#"{{"metadata":{{"x":[{zeros},{zeros}]}},"messages":[]}}"#);
+fn a_body_too_costly_to_read_is_refused_not_read() {
+    // MAX_READ_BYTES (64 MiB) charged at ~250 bytes a block, 24 a schema string, 32 a
+    // `tool_use` input value: counts well under and well over it.
+    let list = |item: &str, n: usize| vec![item; n].join(",");
+    let blocks = |n: usize| format!(r#"{{"messages":[{{"role":"user","content":[{}]}}]}}"#, list("{}", n));
+    assert!(inspect_body(blocks(100_000).as_bytes()).is_ok());
+    assert!(matches!(inspect_body(blocks(1_000_000).as_bytes()), Err(BodyError::TooManyItems)));
+    let input = |n: usize| {
+        format!(
+            r#"{{"messages":[{{"role":"assistant","content":[{{"type":"tool_use","input":[{}]}}]}}]}}"#,
+            list("0", n)
+        )
+    };
+    assert!(inspect_body(input(1_000_000).as_bytes()).is_ok());
+    assert!(matches!(inspect_body(input(3_000_000).as_bytes()), Err(BodyError::TooManyItems)));
+    let schema = |n: usize| format!(r#"{{"tools":[{{"name":"t","input_schema":[{}]}}]}}"#, list(r#""""#, n));
+    assert!(inspect_body(schema(1_000_000).as_bytes()).is_ok());
+    assert!(matches!(inspect_body(schema(3_000_000).as_bytes()), Err(BodyError::TooManyItems)));
+    // Skipped fields cost nothing: a huge array nobody reads is only validated.
+    let skipped = format!(r#"{{"metadata":{{"x":[{}]}},"messages":[]}}"#, list("{}", 3_000_000));
     assert!(inspect_body(skipped.as_bytes()).is_ok());
     // The budget is per body: the next body on this thread starts from zero.
-    assert!(inspect_body(body(blocks(MAX_ITEMS - 1)).as_bytes()).is_ok());
+    assert!(inspect_body(blocks(100_000).as_bytes()).is_ok());
+}
+
+#[test]
+fn a_large_batch_of_agent_requests_is_within_the_budget() {
+    // 800 requests that each carry 25 tools with 65 schema strings (Claude Code's tool
+    // schemas are ~1,300 strings) and a short conversation: read, not refused.
+    let schema = r#"{"type":"object","properties":{"p":{"type":"string"}}}"#;
+    let strings = vec![r#""s""#; 60].join(",");
+    let tool = format!(r#"{{"name":"t","description":"d","input_schema":{schema},"input_examples":[{strings}]}}"#);
+    let tools = vec![tool.as_str(); 25].join(",");
+    let request = format!(
+        r#"{{"custom_id":"r","params":{{"model":"m","max_tokens":1,"tools":[{tools}],"messages":[{{"role":"user","content":[{{"type":"text","text":"hi"}}]}}]}}}}"#
+    );
+    let batch = format!(r#"{{"requests":[{}]}}"#, vec![request.as_str(); 800].join(","));
+    let inspected = portcullis_detection::inspect_batch_body(batch.as_bytes()).unwrap();
+    assert_eq!(inspected.requests.len(), 800);
 }
 
 #[test]

@@ -252,7 +252,7 @@ fn a_legacy_completion_prompt_is_read_turn_by_turn() {
     assert!(matches!(inspect_completion_body(br#"{"prompt": "a", "prompt": "b"}"#), Err(BodyError::Ambiguous(_))));
     assert_eq!(inspect_completion_body(b"{}").unwrap(), InspectedBody::default());
     // A prompt of nothing but markers: every turn is an item of the body's budget.
-    let markers = "\\n\\nHuman: a".repeat(portcullis_detection::MAX_ITEMS + 1);
+    let markers = "\\n\\nHuman: a".repeat(1_000_000);
     let body = format!(r#"{{"prompt":"{markers}"}}"#);
     assert!(matches!(inspect_completion_body(body.as_bytes()), Err(BodyError::TooManyItems)));
     let body = format!(r#"{{"prompt":"{}"}}"#, "\\n\\nHuman: a".repeat(1000));
@@ -261,12 +261,13 @@ fn a_legacy_completion_prompt_is_read_turn_by_turn() {
 
 #[test]
 fn a_completion_prompt_of_many_turns_of_one_kind_is_read_in_linear_time() {
-    // 400,000 human turns and one assistant marker at the end: searching both markers
-    // again on every turn would rescan ~3 MB per turn.
-    let prompt = format!("{}\n\nAssistant:", "\n\nHuman: hi".repeat(400_000));
+    // 300,000 human turns and one assistant marker at the end: searching both markers
+    // again on every turn would rescan ~3 MB per turn. (Within the read budget, which a
+    // prompt of ~365,000 turns uses up.)
+    let prompt = format!("{}\n\nAssistant:", "\n\nHuman: hi".repeat(300_000));
     let body = serde_json::to_vec(&json!({ "prompt": prompt })).unwrap();
     // (No timing assertion: the quadratic walk would take hours, not a flaky margin.)
     let inspected = inspect_completion_body(&body).unwrap();
-    assert_eq!(inspected.segments.len(), 400_000);
-    assert_eq!(inspected.segments[399_999].origin.message_index, Some(399_999));
+    assert_eq!(inspected.segments.len(), 300_000);
+    assert_eq!(inspected.segments[299_999].origin.message_index, Some(299_999));
 }

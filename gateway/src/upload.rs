@@ -27,11 +27,14 @@ use crate::error::GatewayError;
 
 /// The segments of an upload's file parts that hold text: [`SourceKind::Document`], no
 /// message, `block_index` = the part's position in the body.
-/// A body of more parts than the detection crate's item budget is refused: a 32 MB body
-/// of tiny parts would be hundreds of thousands of segments.
+/// A body of more than [`MAX_PARTS`] parts is refused: a 32 MB body of tiny parts would be
+/// hundreds of thousands of segments.
 pub fn file_segments(headers: &HeaderMap, body: &Bytes) -> Result<Vec<Segment>, GatewayError> {
-    file_segments_at_most(headers, body, portcullis_detection::MAX_ITEMS)
+    file_segments_at_most(headers, body, MAX_PARTS)
 }
+
+/// Parts of one upload the gateway reads (the API takes one file an upload).
+pub const MAX_PARTS: usize = 10_000;
 
 fn file_segments_at_most(headers: &HeaderMap, body: &Bytes, max_parts: usize) -> Result<Vec<Segment>, GatewayError> {
     let unreadable = |why: String| {
