@@ -28,14 +28,18 @@ async fn run_script(script: std::path::PathBuf, base_url_var: &str, base_url: St
     stdout
 }
 
-async fn run_smoke(base_url: String) {
-    run_script(test_support::python::sdk_smoke_script(), "ANTHROPIC_BASE_URL", base_url).await;
+async fn run_smoke(base_url: String) -> String {
+    run_script(test_support::python::sdk_smoke_script(), "ANTHROPIC_BASE_URL", base_url).await
 }
 
 #[tokio::test]
 async fn official_python_sdk_works_through_the_gateway() {
     let stack = Stack::start().await;
-    run_smoke(stack.gateway.url()).await;
+    let stdout = run_smoke(stack.gateway.url()).await;
+    // The refusals the script checks behind the gateway (see its docstring) all ran.
+    for refused in ["batches.create blocked", "files.upload blocked", "poisoned tool definition blocked"] {
+        assert!(stdout.contains(refused), "{refused}: {stdout}");
+    }
     let recorded = stack.mock.requests();
     assert!(recorded.len() >= 4, "create, stream, count_tokens, models");
     for request in &recorded {
