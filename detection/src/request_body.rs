@@ -182,12 +182,7 @@ pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError>
         return Err(BodyError::NotObject);
     }
     let prompt = Text::as_str(&body.prompt).unwrap_or_default();
-    let turns = completion_turns(prompt);
-    if turns.len() > max_completion_turns() {
-        // A prompt of nothing but markers (`\n\nHuman:` is 9 bytes) would be millions of
-        // segments: each turn is charged like an array element.
-        return Err(BodyError::TooManyItems);
-    }
+    let turns = completion_turns(prompt).ok_or(BodyError::TooManyItems)?;
     let mut segments = Vec::new();
     let mut has_system_prompt = false;
     for (turn, (role, text)) in turns.into_iter().enumerate() {
@@ -215,7 +210,10 @@ pub fn inspect_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyError>
 
 /// A completion prompt's turns: `(None, text before the first marker)`, then
 /// `(Some("user" | "assistant"), text)` for each `\n\nHuman:` / `\n\nAssistant:` turn.
-fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
+/// `None` when there are more than [`max_completion_turns`]: a prompt of nothing but
+/// markers (`\n\nHuman:` is 9 bytes) would be millions of segments, so each turn is
+/// charged like an array element, and the cutting stops there.
+fn completion_turns(prompt: &str) -> Option<Vec<(Option<&'static str>, &str)>> {
     const MARKERS: [(&str, &str); 2] = [("\n\nHuman:", "user"), ("\n\nAssistant:", "assistant")];
     // The next occurrence of each marker at or after the cursor, searched again only once
     // the cursor has passed it: re-searching both on every turn would rescan the rest of
@@ -237,14 +235,13 @@ fn completion_turns(prompt: &str) -> Vec<(Option<&'static str>, &str)> {
         };
         turns.push((role, &prompt[start..at]));
         if turns.len() > max_completion_turns() {
-            // Stop here: the caller refuses the body, there is no need to cut the rest.
-            return turns;
+            return None;
         }
         let (marker, next_role) = MARKERS[which];
         (role, start) = (Some(next_role), at + marker.len());
     }
     turns.push((role, &prompt[start..]));
-    turns
+    (turns.len() <= max_completion_turns()).then_some(turns)
 }
 
 /// How a type is built from each JSON type; every type it does not expect yields
@@ -547,8 +544,8 @@ impl Tool<'_> {
     /// The tool definition's text: its description, then every key and string value of
     /// its schema and of its input examples, one per line (see [`tool_definition_text`]).
     fn definition_text(&self) -> String {
-        let strings: Vec<&Strings<'_>> = [&self.input_schema, &self.input_examples].into_iter().flatten().collect();
-        tool_definition_text(Text::as_str(&self.description), &strings)
+        let strings = [&self.input_schema, &self.input_examples].into_iter().flatten();
+        tool_definition_text(Text::as_str(&self.description), strings)
     }
 }
 
@@ -556,8 +553,11 @@ impl Tool<'_> {
 /// strings, joined by newlines. Property names, descriptions, enum values, defaults and
 /// examples are all text the model reads, so a poisoned MCP server can hide instructions
 /// in any of them.
-pub(crate) fn tool_definition_text(description: Option<&str>, strings: &[&Strings<'_>]) -> String {
-    let strings = || strings.iter().flat_map(|s| s.0.iter().map(|part| &**part));
+pub(crate) fn tool_definition_text<'s, 'de: 's>(
+    description: Option<&str>,
+    strings: impl Iterator<Item = &'s Strings<'de>> + Clone,
+) -> String {
+    let strings = || strings.clone().flat_map(|s| s.0.iter().map(|part| &**part));
     let parts = description.into_iter().chain(strings());
     let mut text =
         String::with_capacity(description.map_or(0, str::len) + strings().map(|s| s.len() + 1).sum::<usize>());

@@ -69,8 +69,7 @@ pub fn inspect_chat_completion_body(bytes: &[u8]) -> Result<InspectedBody, BodyE
     }
     for (t, function) in tools.iter().enumerate() {
         if let Some(function) = &function.function {
-            let parameters: Vec<&Strings<'_>> = function.parameters.iter().collect();
-            let text = tool_definition_text(Text::as_str(&function.description), &parameters);
+            let text = tool_definition_text(Text::as_str(&function.description), function.parameters.iter());
             push(&mut segments, base(SourceKind::ToolDefinition, None, None), Some(t), Cow::Owned(text));
         }
     }
