@@ -40,9 +40,13 @@ pub(crate) struct WordTriggers {
     qualified: u64,
     /// `words[spans[first * SECOND + second]]`: the leading words that begin with those
     /// two bytes (a one-byte word is in every bucket of its first byte). Flat, so the
-    /// common case (no word begins so) is one small-table load.
+    /// common case (no word begins so) is ruled out by `pairs` first.
     spans: Vec<(u16, u16)>,
     words: Vec<Word>,
+    /// `pairs[first] >> bucket(second) & 1`: some leading word begins with those two
+    /// bytes (the same buckets as `spans`, as bits, indexed by the raw first byte so the
+    /// hot loop needs no range check or branch).
+    pairs: [u32; 256],
 }
 
 /// A leading word's first (up to) eight bytes as a little-endian word and the mask of
@@ -80,12 +84,16 @@ impl WordTriggers {
             }
         }
         let (mut spans, mut words) = (Vec::with_capacity(BUCKETS), Vec::new());
-        for bucket in table {
+        let mut pairs = [0u32; 256];
+        for (index, bucket) in table.into_iter().enumerate() {
+            if !bucket.is_empty() {
+                pairs[usize::from(b'a') + index / SECOND] |= 1 << (index % SECOND);
+            }
             let start = u16::try_from(words.len()).unwrap_or(u16::MAX);
             words.extend(bucket);
             spans.push((start, u16::try_from(words.len()).unwrap_or(u16::MAX)));
         }
-        WordTriggers { qualified, spans, words }
+        WordTriggers { qualified, spans, words, pairs }
     }
 
     /// Whether detector `idx` runs on word-start candidates.
@@ -98,24 +106,32 @@ impl WordTriggers {
     pub(crate) fn candidates(&self, lower: &[u8], classes: &ByteClasses) -> Vec<(u32, u64)> {
         let mut out = Vec::new();
         let mut previous_word = 0u64; // bit 63: the byte before this block is a word byte
+        // Word starts whose first two bytes begin some leading word, per block. Most word
+        // starts begin none (`th`, `to`, `co`), and which do follows the text, so they are
+        // kept branch-free (every start is written, the count advances by the test) and
+        // only the kept ones pay the lookups and compares below.
+        let mut kept = [0u32; 64];
         for (index, block) in classes.blocks().iter().enumerate() {
             let starts = block.letter & !(block.word << 1 | previous_word >> 63);
             previous_word = block.word;
             let mut bits = starts;
+            let mut n = 0usize;
             while bits != 0 {
                 let at = index * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
+                let first = lower.get(at).copied().unwrap_or(0);
+                let second = lower.get(at + 1).copied().unwrap_or(0);
+                let hit = self.pairs[usize::from(first)] >> SECOND_BUCKET[usize::from(second)] & 1;
+                kept[n & 63] = u32::try_from(at).unwrap_or(u32::MAX);
+                n += hit as usize;
+            }
+            for &at in kept.iter().take(n) {
+                let at = at as usize;
                 let next = load(lower.get(at..).unwrap_or_default());
                 let (first, second) = (next as u8, (next >> 8) as u8);
-                if !first.is_ascii_lowercase() {
-                    continue;
-                }
-                let Some(&(start, end)) = self.spans.get(usize::from(first - b'a') * SECOND + bucket(second)) else {
-                    continue;
-                };
-                if start == end {
-                    continue;
-                }
+                let slot =
+                    usize::from(first.wrapping_sub(b'a')) * SECOND + usize::from(SECOND_BUCKET[usize::from(second)]);
+                let Some(&(start, end)) = self.spans.get(slot) else { continue };
                 let words = self.words.get(usize::from(start)..usize::from(end)).unwrap_or_default();
                 let mask = words.iter().filter(|w| next & w.mask == w.value).fold(0, |m, w| m | w.detector);
                 if mask != 0 {
@@ -126,6 +142,17 @@ impl WordTriggers {
         out
     }
 }
+
+/// [`bucket`] of every byte, as a table.
+const SECOND_BUCKET: [u8; 256] = {
+    let mut table = [(SECOND - 1) as u8; 256];
+    let mut b = b'a';
+    while b <= b'z' {
+        table[b as usize] = b - b'a';
+        b += 1;
+    }
+    table
+};
 
 /// The first (up to) eight bytes of `bytes`, little-endian, zero-padded.
 fn load(bytes: &[u8]) -> u64 {
