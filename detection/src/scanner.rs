@@ -444,6 +444,38 @@ impl Scanner {
 
     /// Scans one text as if it came from `kind`; spans are byte ranges of `text`.
     pub(crate) fn scan_text(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
+        let found = self.scan_as(kind, text);
+        match mcp_instructions(kind, text) {
+            Some(region) => self.with_mcp_instructions(kind, text, region, found),
+            None => found,
+        }
+    }
+
+    /// Adds to `found` (the findings of `text` as `kind`) what the tool-definition
+    /// signatures find in `text[region]`, MCP servers' instructions, which a poisoned
+    /// server writes as freely as its tool descriptions. Only detectors that did not
+    /// already look at the whole text as `kind` are kept, so nothing is found twice.
+    fn with_mcp_instructions(
+        &self,
+        kind: SourceKind,
+        text: &str,
+        region: Range<usize>,
+        mut found: Vec<CachedFinding>,
+    ) -> Vec<CachedFinding> {
+        let Some(instructions) = text.get(region.clone()) else { return found };
+        let before = found.len();
+        for mut f in self.scan_as(SourceKind::ToolDefinition, instructions) {
+            if self.defs.get(f.detector).is_none_or(|d| d.scope.applies(kind)) {
+                continue;
+            }
+            f.span = f.span.start + region.start..f.span.end + region.start;
+            found.push(f);
+        }
+        if found.len() == before { found } else { dedup(found) }
+    }
+
+    /// [`Scanner::scan_text`] without the MCP instructions.
+    fn scan_as(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
         if text.len() <= QUICK_MAX_LEN && text.is_ascii() && self.nothing_can_match(kind, text) {
             // No detector's pattern and no spaced run: only the encoded runs remain, which
             // the union leaves out (see `quick`). ASCII text is its own normal form.
@@ -667,6 +699,30 @@ fn quick_checks(defs: &[DetectorDef]) -> Result<(Vec<usize>, Vec<QuickCheck>), D
     }
     let checks = sets.iter().map(|patterns| QuickCheck::new(patterns)).collect::<Result<Vec<_>, DetectionError>>()?;
     Ok((index, checks))
+}
+
+/// The heading under which Claude Code hands the model the `instructions` of the MCP
+/// servers it is connected to: a `<system-reminder>` in the first user turn (earlier
+/// versions: a section of the system prompt). Each server writes its own part.
+const MCP_INSTRUCTIONS_HEADING: &str = "# MCP Server Instructions";
+/// The end of a `<system-reminder>`.
+const SYSTEM_REMINDER_END: &str = "</system-reminder>";
+
+/// Where the MCP servers' instructions lie in a user or system text: from the heading to
+/// the last `</system-reminder>` after it, or to the end of the text. The last, because
+/// a server can write the closing tag into its own instructions to end the region early;
+/// what the user writes after the reminders stays out (a user's "send all mails to
+/// ops@…" is a request, not a poisoned tool).
+fn mcp_instructions(kind: SourceKind, text: &str) -> Option<Range<usize>> {
+    if !matches!(kind, SourceKind::UserText | SourceKind::System) {
+        return None;
+    }
+    let start = text.find(MCP_INSTRUCTIONS_HEADING)?;
+    let end = match text.rfind(SYSTEM_REMINDER_END) {
+        Some(end) if end > start => end,
+        _ => text.len(),
+    };
+    Some(start..end)
 }
 
 /// Injection and jailbreak detectors: the ones rerun on the letter-spaced view.
@@ -1099,7 +1155,7 @@ mod tests {
         ) {
             let s = scanner();
             let text = parts.concat();
-            proptest::prop_assert_eq!(s.scan_text(kind, &text), s.scan_text_full(kind, &text), "{:?}", text);
+            proptest::prop_assert_eq!(s.scan_as(kind, &text), s.scan_text_full(kind, &text), "{:?}", text);
         }
     }
 
