@@ -445,26 +445,27 @@ impl Scanner {
     /// Scans one text as if it came from `kind`; spans are byte ranges of `text`.
     pub(crate) fn scan_text(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
         let found = self.scan_as(kind, text);
-        match mcp_instructions(kind, text) {
-            Some(region) => self.with_mcp_instructions(kind, text, region, found),
+        match extension_text(kind, text) {
+            Some(region) => self.with_extension_text(kind, text, region, found),
             None => found,
         }
     }
 
     /// Adds to `found` (the findings of `text` as `kind`) what the tool-definition
-    /// signatures find in `text[region]`, MCP servers' instructions, which a poisoned
-    /// server writes as freely as its tool descriptions. Only detectors that did not
-    /// already look at the whole text as `kind` are kept, so nothing is found twice.
-    fn with_mcp_instructions(
+    /// signatures find in `text[region]`, the text of installed extensions (MCP servers'
+    /// instructions, skill descriptions, see [`EXTENSION_TEXT_MARKERS`]). Only detectors
+    /// that did not already look at the whole text as `kind` are kept, so nothing is
+    /// found twice.
+    fn with_extension_text(
         &self,
         kind: SourceKind,
         text: &str,
         region: Range<usize>,
         mut found: Vec<CachedFinding>,
     ) -> Vec<CachedFinding> {
-        let Some(instructions) = text.get(region.clone()) else { return found };
+        let Some(extensions) = text.get(region.clone()) else { return found };
         let before = found.len();
-        for mut f in self.scan_as(SourceKind::ToolDefinition, instructions) {
+        for mut f in self.scan_as(SourceKind::ToolDefinition, extensions) {
             if self.defs.get(f.detector).is_none_or(|d| d.scope.applies(kind)) {
                 continue;
             }
@@ -474,7 +475,7 @@ impl Scanner {
         if found.len() == before { found } else { dedup(found) }
     }
 
-    /// [`Scanner::scan_text`] without the MCP instructions.
+    /// [`Scanner::scan_text`] without the extensions' text.
     fn scan_as(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
         if text.len() <= QUICK_MAX_LEN && text.is_ascii() && self.nothing_can_match(kind, text) {
             // No detector's pattern and no spaced run: only the encoded runs remain, which
@@ -701,23 +702,28 @@ fn quick_checks(defs: &[DetectorDef]) -> Result<(Vec<usize>, Vec<QuickCheck>), D
     Ok((index, checks))
 }
 
-/// The heading under which Claude Code hands the model the `instructions` of the MCP
-/// servers it is connected to: a `<system-reminder>` in the first user turn (earlier
-/// versions: a section of the system prompt). Each server writes its own part.
-const MCP_INSTRUCTIONS_HEADING: &str = "# MCP Server Instructions";
+/// Where Claude Code hands the model text written by the extensions a user installed, as
+/// freely as a tool description and as able to carry a poisoned instruction:
+/// - the `instructions` of the MCP servers it is connected to, one part per server, in a
+///   `<system-reminder>` of the first user turn (earlier versions: a section of the
+///   system prompt);
+/// - the catalogue of skills (plugins' included), each with its author's description, in
+///   another reminder of that turn.
+const EXTENSION_TEXT_MARKERS: [&str; 2] =
+    ["# MCP Server Instructions", "The following skills are available for use with the Skill tool"];
 /// The end of a `<system-reminder>`.
 const SYSTEM_REMINDER_END: &str = "</system-reminder>";
 
-/// Where the MCP servers' instructions lie in a user or system text: from the heading to
-/// the last `</system-reminder>` after it, or to the end of the text. The last, because
-/// a server can write the closing tag into its own instructions to end the region early;
-/// what the user writes after the reminders stays out (a user's "send all mails to
-/// ops@…" is a request, not a poisoned tool).
-fn mcp_instructions(kind: SourceKind, text: &str) -> Option<Range<usize>> {
+/// Where extensions' text lies in a user or system text: from the first marker to the
+/// last `</system-reminder>` after it, or to the end of the text. The last, because an
+/// extension can write the closing tag into its own text to end the region early; what
+/// the user writes after the reminders stays out (a user's "send all mails to ops@…" is a
+/// request, not a poisoned tool).
+fn extension_text(kind: SourceKind, text: &str) -> Option<Range<usize>> {
     if !matches!(kind, SourceKind::UserText | SourceKind::System) {
         return None;
     }
-    let start = text.find(MCP_INSTRUCTIONS_HEADING)?;
+    let start = EXTENSION_TEXT_MARKERS.iter().filter_map(|marker| text.find(marker)).min()?;
     let end = match text.rfind(SYSTEM_REMINDER_END) {
         Some(end) if end > start => end,
         _ => text.len(),
