@@ -301,6 +301,10 @@ pub struct Scanner {
     /// that the tool-definition signatures' common leading words (`the`, `set`, `send`)
     /// cost nothing on conversation text, and the data-borne ones nothing on tools.
     triggers: Vec<WordTriggers>,
+    /// [`EXTENSION_TEXT_MARKERS`] and the reminders' end, compiled for SIMD search: every
+    /// user and system text is searched for them.
+    extension_markers: Vec<memchr::memmem::Finder<'static>>,
+    reminder_end: memchr::memmem::FinderRev<'static>,
     cache: ScanCache,
 }
 
@@ -364,6 +368,8 @@ impl Scanner {
             quick_checks,
             spaced,
             triggers,
+            extension_markers: EXTENSION_TEXT_MARKERS.iter().map(memchr::memmem::Finder::new).collect(),
+            reminder_end: memchr::memmem::FinderRev::new(SYSTEM_REMINDER_END),
             cache: ScanCache::new(limits),
         })
     }
@@ -445,7 +451,7 @@ impl Scanner {
     /// Scans one text as if it came from `kind`; spans are byte ranges of `text`.
     pub(crate) fn scan_text(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
         let found = self.scan_as(kind, text);
-        match extension_text(kind, text) {
+        match self.extension_text(kind, text) {
             Some(region) => self.with_extension_text(kind, text, region, found),
             None => found,
         }
@@ -473,6 +479,23 @@ impl Scanner {
             found.push(f);
         }
         if found.len() == before { found } else { dedup(found) }
+    }
+
+    /// Where extensions' text lies in a user or system text: from the first marker to the
+    /// last `</system-reminder>` after it, or to the end of the text. The last, because an
+    /// extension can write the closing tag into its own text to end the region early;
+    /// what the user writes after the reminders stays out (a user's "send all mails to
+    /// ops@…" is a request, not a poisoned tool).
+    fn extension_text(&self, kind: SourceKind, text: &str) -> Option<Range<usize>> {
+        if !matches!(kind, SourceKind::UserText | SourceKind::System) {
+            return None;
+        }
+        let start = self.extension_markers.iter().filter_map(|marker| marker.find(text.as_bytes())).min()?;
+        let end = match self.reminder_end.rfind(text.as_bytes()) {
+            Some(end) if end > start => end,
+            _ => text.len(),
+        };
+        Some(start..end)
     }
 
     /// [`Scanner::scan_text`] without the extensions' text.
@@ -713,23 +736,6 @@ const EXTENSION_TEXT_MARKERS: [&str; 2] =
     ["# MCP Server Instructions", "The following skills are available for use with the Skill tool"];
 /// The end of a `<system-reminder>`.
 const SYSTEM_REMINDER_END: &str = "</system-reminder>";
-
-/// Where extensions' text lies in a user or system text: from the first marker to the
-/// last `</system-reminder>` after it, or to the end of the text. The last, because an
-/// extension can write the closing tag into its own text to end the region early; what
-/// the user writes after the reminders stays out (a user's "send all mails to ops@…" is a
-/// request, not a poisoned tool).
-fn extension_text(kind: SourceKind, text: &str) -> Option<Range<usize>> {
-    if !matches!(kind, SourceKind::UserText | SourceKind::System) {
-        return None;
-    }
-    let start = EXTENSION_TEXT_MARKERS.iter().filter_map(|marker| text.find(marker)).min()?;
-    let end = match text.rfind(SYSTEM_REMINDER_END) {
-        Some(end) if end > start => end,
-        _ => text.len(),
-    };
-    Some(start..end)
-}
 
 /// Injection and jailbreak detectors: the ones rerun on the letter-spaced view.
 fn is_instruction_detector(def: &DetectorDef) -> bool {
