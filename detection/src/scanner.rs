@@ -862,6 +862,18 @@ pub fn profile_patterns(segments: &[Segment], rounds: u32) {
     println!("{:40} {d:>12?} {n}", "normalize");
     let (d, n) = time(&|_, v| locate::encoded_runs(v.text, v.classes(), ENCODED_MIN_LEN).len());
     println!("{:40} {d:>12?} {n} runs", "encoded runs");
+    // Baselines: the textbook one-pass design, every pattern in one `RegexSet` (which
+    // patterns match, no positions), and their union as one regex (all match positions).
+    let patterns: Vec<&str> = s.defs.iter().map(|d| d.pattern).collect();
+    if let Ok(set) = regex::RegexSetBuilder::new(&patterns).dfa_size_limit(64 << 20).size_limit(64 << 20).build() {
+        let (d, n) = time(&|_, v| set.matches(v.text).iter().count());
+        println!("{:40} {d:>12?} {n} matches", "baseline: one RegexSet, every pattern");
+    }
+    let union = patterns.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+    if let Ok(union) = regex::RegexBuilder::new(&union).dfa_size_limit(64 << 20).size_limit(64 << 20).build() {
+        let (d, n) = time(&|_, v| union.find_iter(v.text).count());
+        println!("{:40} {d:>12?} {n} matches", "baseline: union regex, find_iter");
+    }
     for (idx, def) in s.defs.iter().enumerate() {
         let (d, n) = time(&|kind, v| {
             let mut out = Vec::new();
