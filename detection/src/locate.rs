@@ -250,7 +250,12 @@ pub(crate) fn spaced_regions(text: &str, classes: &ByteClasses, min_letters: usi
         if this_ok == 0 || (w + 1) * 64 <= pos {
             continue;
         }
-        let mut starts = run_starts(this_ok, next_ok, probe);
+        // Only at letters: a qualifying stretch's first letter is followed by `need` ok
+        // bytes too (its letters and the separators between them), so nothing is missed,
+        // and a run of separators alone (code indentation, `| --- |` table rules) is not
+        // a candidate widened byte by byte only to hold no letter.
+        let letters = blocks.get(w).map_or(0, |block| block.letter);
+        let mut starts = run_starts(this_ok, next_ok, probe) & letters;
         while starts != 0 {
             let first = w * 64 + starts.trailing_zeros() as usize;
             starts &= starts - 1;
