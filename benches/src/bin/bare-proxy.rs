@@ -1,7 +1,8 @@
 //! The floor instrument for `proxy-load --bare`: the gateway's HTTP stack with none of the
 //! gateway's work. axum serves, reqwest forwards (same client settings as the gateway's
 //! upstream lanes: `tcp_nodelay`, HTTP/2 with prior knowledge when asked), the response
-//! streams back chunk by chunk. No auth, inspection, policy, audit or header rules.
+//! streams back as it arrives, the chunks that are ready at once joined into one write as
+//! the gateway's relay does. No auth, inspection, policy, audit or header rules.
 //!
 //! What it measures: how much of the gateway's added latency is the proxy hop itself
 //! (two more loopback transfers of the body, hyper on both sides, tokio scheduling) on
@@ -18,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use clap::Parser;
-use futures_util::TryStreamExt;
+use futures_util::StreamExt;
 use http_body_util::BodyExt;
 
 #[derive(Parser)]
@@ -58,7 +59,16 @@ async fn forward(State(to): State<Forward>, request: Request) -> Response {
                 headers.remove(header::CONTENT_LENGTH);
                 headers.remove(header::TRANSFER_ENCODING);
             }
-            let stream = upstream.bytes_stream().map_err(std::io::Error::other);
+            let stream = upstream.bytes_stream().ready_chunks(64).map(|chunks| match <[_; 1]>::try_from(chunks) {
+                Ok([one]) => one.map_err(std::io::Error::other),
+                Err(chunks) => {
+                    let mut joined = bytes::BytesMut::new();
+                    for chunk in chunks {
+                        joined.extend_from_slice(&chunk.map_err(std::io::Error::other)?);
+                    }
+                    Ok(joined.freeze())
+                }
+            });
             response
                 .body(Body::from_stream(stream))
                 .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())

@@ -8,6 +8,8 @@
 //! file, to measure what publishing costs on the request path. `--bare` adds a third
 //! path, `bare-proxy` (the same HTTP stack doing none of the gateway's work), so the
 //! report separates the cost of the hop from the cost of the gateway's own work.
+//! `--nginx` adds nginx (from PATH, `apt-get install nginx-light`) as a plain reverse
+//! proxy in front of the same mock: the reference hop the field notes compare peers with.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -43,6 +45,10 @@ struct Args {
     /// in the same run: the floor of the proxy hop on this host.
     #[arg(long)]
     bare: bool,
+    /// Also measures nginx (from PATH) proxying to the mock with upstream keep-alive and
+    /// no buffering: a C event loop's hop on the same host, in the same run.
+    #[arg(long)]
+    nginx: bool,
 }
 
 const GATEWAY_KEY: &str = "pcl_bench_key";
@@ -96,6 +102,42 @@ async fn start_bare(
         return Err("bare-proxy did not become ready".into());
     }
     Ok((bare, format!("{url}/v1/messages")))
+}
+
+/// nginx on a free port proxying to the mock over HTTP/1.1 keep-alive connections, one
+/// worker, no request or response buffering, its files in `dir`; its messages URL.
+async fn start_nginx(mock_url: &str, dir: &std::path::Path) -> Result<(Service, String), String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let upstream = mock_url.trim_start_matches("http://");
+    let d = dir.join("nginx");
+    std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+    let p = |name: &str| d.join(name).display().to_string();
+    let config = format!(
+        "daemon off; master_process off; worker_processes 1; pid {pid}; error_log {err} warn;\n\
+         events {{ worker_connections 8192; }}\n\
+         http {{ access_log off; client_body_temp_path {body}; proxy_temp_path {proxy}; \
+         fastcgi_temp_path {fcgi}; uwsgi_temp_path {uwsgi}; scgi_temp_path {scgi};\n\
+         client_max_body_size 64m; client_body_buffer_size 1m; tcp_nodelay on;\n\
+         upstream mock {{ server {upstream}; keepalive 1024; }}\n\
+         server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://mock; proxy_http_version 1.1; \
+         proxy_set_header Connection \"\"; proxy_buffering off; proxy_request_buffering off; }} }} }}\n",
+        pid = p("nginx.pid"),
+        err = p("error.log"),
+        body = p("body"),
+        proxy = p("proxy"),
+        fcgi = p("fastcgi"),
+        uwsgi = p("uwsgi"),
+        scgi = p("scgi"),
+    );
+    let conf = d.join("nginx.conf");
+    std::fs::write(&conf, config).map_err(|e| e.to_string())?;
+    let nginx = Service::spawn("nginx", Command::new("nginx").arg("-p").arg(&d).arg("-c").arg(&conf))
+        .map_err(|e| format!("nginx: {e} (apt-get install nginx-light)"))?;
+    let url = format!("http://127.0.0.1:{port}");
+    if !wait_ready(&format!("{url}/v1/models"), Duration::from_secs(10)).await {
+        return Err(format!("nginx did not become ready (see {})", p("error.log")));
+    }
+    Ok((nginx, format!("{url}/v1/messages")))
 }
 
 /// One full request: send, read the whole streamed body.
@@ -225,6 +267,8 @@ async fn main() -> Result<(), String> {
         None
     };
 
+    let nginx = if args.nginx { Some(start_nginx(&mock_url, dir.path()).await?) } else { None };
+
     let body = Arc::new(claude_code_sized_body(true));
     println!("request body: {} bytes, streaming response", body.len());
     let client =
@@ -234,8 +278,8 @@ async fn main() -> Result<(), String> {
     // Warm both paths (connection pools, page cache).
     run_level(&client, &direct, &body, 200, 4).await;
     run_level(&client, &proxied, &body, 200, 4).await;
-    if let Some((_, bare_url)) = &bare {
-        run_level(&client, bare_url, &body, 200, 4).await;
+    for (_, url) in bare.iter().chain(&nginx) {
+        run_level(&client, url, &body, 200, 4).await;
     }
 
     println!("| concurrency | path | p50 | p99 | throughput | errors |");
@@ -250,6 +294,11 @@ async fn main() -> Result<(), String> {
             let (b, b_rps, b_err) = run_level(&client, bare_url, &body, args.requests, concurrency).await;
             print_row(concurrency, "bare proxy", &b, b_rps, b_err);
             print_added(concurrency, "added by bare proxy", &b, &d);
+        }
+        if let Some((_, nginx_url)) = &nginx {
+            let (n, n_rps, n_err) = run_level(&client, nginx_url, &body, args.requests, concurrency).await;
+            print_row(concurrency, "nginx", &n, n_rps, n_err);
+            print_added(concurrency, "added by nginx", &n, &d);
         }
     }
 
