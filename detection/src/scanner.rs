@@ -19,7 +19,10 @@
 //!    the injection and jailbreak detectors on that view;
 //! 5. find base64/hex runs of 24+ characters (on the byte-class bitmaps), decode qualifying
 //!    ones (bounded, one level), normalize the decoded texts, and run all detectors over
-//!    them in one combined view; such findings span the whole encoded run in the original.
+//!    them in one combined view; such findings span the whole encoded run in the original;
+//! 6. in a user or system text that holds extensions' text (MCP servers' instructions,
+//!    skill descriptions, see [`EXTENSION_TEXT_MARKERS`]), scan that region again as a
+//!    tool definition, keeping what the tool-definition-only detectors find.
 //!
 //! Every locator is a necessary condition for its pattern and the regexes see the whole
 //! text as context, so this finds what a full search of every pattern would. The regex
@@ -448,7 +451,8 @@ impl Scanner {
         }
     }
 
-    /// Scans one text as if it came from `kind`; spans are byte ranges of `text`.
+    /// Scans one text as if it came from `kind`, and the extensions' text in it (see
+    /// [`EXTENSION_TEXT_MARKERS`]) as a tool definition too; spans are byte ranges of `text`.
     pub(crate) fn scan_text(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
         let found = self.scan_as(kind, text);
         match self.extension_text(kind, text) {
