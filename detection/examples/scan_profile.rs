@@ -1,7 +1,8 @@
 //! Development aid: scans the benchmark's ~85 KB Claude-Code-shaped body (or a 1 MB
 //! adversarial input) uncached in a loop, for `valgrind --tool=callgrind` or a quick
 //! timing. `cargo run --release --example scan_profile -- [iterations] [adversarial-name]`;
-//! `SPLIT=500` cuts every segment into 500-byte ones (an input of many short segments).
+//! `SPLIT=500` cuts every segment into 500-byte ones (an input of many short segments);
+//! `AS_EXTENSION=1` scans an adversarial input as MCP server instructions in a user turn.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -16,7 +17,17 @@ fn main() {
         Some(name) => {
             let (_, text) =
                 common::adversarial().into_iter().find(|(n, _)| *n == name).expect("adversarial input name");
-            common::segment(text)
+            let mut segs = common::segment(text);
+            // AS_EXTENSION=1: the input as the MCP servers' instructions in a user turn, so it
+            // is scanned as user text and again as a tool definition (the worst case).
+            if std::env::var_os("AS_EXTENSION").is_some() {
+                for seg in &mut segs {
+                    seg.origin.source = portcullis_detection::SourceKind::UserText;
+                    seg.text =
+                        format!("<system-reminder>\n# MCP Server Instructions\n{}\n</system-reminder>", seg.text);
+                }
+            }
+            segs
         }
         None => common::segments_of(&common::claude_code_body(12)),
     };
