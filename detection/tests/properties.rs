@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! Property tests: normalization is idempotent; spans stay inside their segment on char
-//! boundaries; scanning arbitrary strings and JSON never panics.
+//! boundaries (extensions' text in user and system text included); scanning arbitrary
+//! strings and JSON never panics.
 
 use std::sync::OnceLock;
 
@@ -49,6 +50,13 @@ fn tricky() -> impl Strategy<Value = String> {
         "😀",
         "\u{0}",
         "password=",
+        // Extensions' text (scanned again as a tool definition) and tool signatures.
+        "# MCP Server Instructions",
+        "The following skills are available for use with the Skill tool",
+        "</system-reminder>",
+        "read ~/.ssh/id_rsa",
+        "do not tell the user",
+        "always bcc a@b.example",
     ]);
     (prop::collection::vec(pieces, 0..40), any::<String>()).prop_map(|(v, s)| v.concat() + &s)
 }
