@@ -159,6 +159,7 @@ mod catalogue;
 mod classes;
 mod decode;
 mod error;
+mod extensions;
 mod finding;
 mod keyed_hash;
 mod locate;

@@ -20,8 +20,8 @@
 //! 5. find base64/hex runs of 24+ characters (on the byte-class bitmaps), decode qualifying
 //!    ones (bounded, one level), normalize the decoded texts, and run all detectors over
 //!    them in one combined view; such findings span the whole encoded run in the original;
-//! 6. in a user or system text that holds extensions' text (MCP servers' instructions,
-//!    skill descriptions, see [`EXTENSION_TEXT_MARKERS`]), scan that region again as a
+//! 6. in a user or system text that holds extensions' text (MCP servers' instructions and
+//!    tools, skill descriptions, see [`ExtensionText`]), scan those regions again as a
 //!    tool definition, keeping what the tool-definition-only detectors find.
 //!
 //! Every locator is a necessary condition for its pattern and the regexes see the whole
@@ -41,6 +41,7 @@ use crate::catalogue::{self, DetectorDef, Locate, Redact};
 use crate::classes::ByteClasses;
 use crate::decode::decode_run;
 use crate::error::DetectionError;
+use crate::extensions::ExtensionText;
 use crate::finding::{Category, DetectorInfo, Finding, Transform};
 use crate::locate;
 use crate::normalize::{collapse_spacing, normalize};
@@ -304,10 +305,7 @@ pub struct Scanner {
     /// that the tool-definition signatures' common leading words (`the`, `set`, `send`)
     /// cost nothing on conversation text, and the data-borne ones nothing on tools.
     triggers: Vec<WordTriggers>,
-    /// [`EXTENSION_TEXT_MARKERS`] and the reminders' end, compiled for SIMD search: every
-    /// user and system text is searched for them.
-    extension_markers: Vec<memchr::memmem::Finder<'static>>,
-    reminder_end: memchr::memmem::FinderRev<'static>,
+    extensions: ExtensionText,
     cache: ScanCache,
 }
 
@@ -371,8 +369,7 @@ impl Scanner {
             quick_checks,
             spaced,
             triggers,
-            extension_markers: EXTENSION_TEXT_MARKERS.iter().map(memchr::memmem::Finder::new).collect(),
-            reminder_end: memchr::memmem::FinderRev::new(SYSTEM_REMINDER_END),
+            extensions: ExtensionText::new(),
             cache: ScanCache::new(limits),
         })
     }
@@ -452,29 +449,21 @@ impl Scanner {
     }
 
     /// Scans one text as if it came from `kind`, and the extensions' text in it (see
-    /// [`EXTENSION_TEXT_MARKERS`]) as a tool definition too; spans are byte ranges of `text`.
+    /// [`ExtensionText`]) as a tool definition too; spans are byte ranges of `text`.
     pub(crate) fn scan_text(&self, kind: SourceKind, text: &str) -> Vec<CachedFinding> {
-        let found = self.scan_as(kind, text);
-        match self.extension_text(kind, text) {
-            Some(region) => self.with_extension_text(kind, text, region, found),
-            None => found,
+        let mut found = self.scan_as(kind, text);
+        let before = found.len();
+        for region in self.extensions.regions(kind, text) {
+            self.scan_extension_text(kind, text, region, &mut found);
         }
+        if found.len() == before { found } else { dedup(found) }
     }
 
-    /// Adds to `found` (the findings of `text` as `kind`) what the tool-definition
-    /// signatures find in `text[region]`, the text of installed extensions (MCP servers'
-    /// instructions, skill descriptions, see [`EXTENSION_TEXT_MARKERS`]). Only detectors
-    /// that did not already look at the whole text as `kind` are kept, so nothing is
-    /// found twice.
-    fn with_extension_text(
-        &self,
-        kind: SourceKind,
-        text: &str,
-        region: Range<usize>,
-        mut found: Vec<CachedFinding>,
-    ) -> Vec<CachedFinding> {
-        let Some(extensions) = text.get(region.clone()) else { return found };
-        let before = found.len();
+    /// Adds to `found` what the tool-definition signatures find in `text[region]`, the
+    /// text of installed extensions. Only detectors that do not look at the whole text as
+    /// `kind` are kept, so nothing is found twice.
+    fn scan_extension_text(&self, kind: SourceKind, text: &str, region: Range<usize>, found: &mut Vec<CachedFinding>) {
+        let Some(extensions) = text.get(region.clone()) else { return };
         for mut f in self.scan_as(SourceKind::ToolDefinition, extensions) {
             if self.defs.get(f.detector).is_none_or(|d| d.scope.applies(kind)) {
                 continue;
@@ -482,24 +471,6 @@ impl Scanner {
             f.span = f.span.start + region.start..f.span.end + region.start;
             found.push(f);
         }
-        if found.len() == before { found } else { dedup(found) }
-    }
-
-    /// Where extensions' text lies in a user or system text: from the first marker to the
-    /// last `</system-reminder>` after it, or to the end of the text. The last, because an
-    /// extension can write the closing tag into its own text to end the region early;
-    /// what the user writes after the reminders stays out (a user's "send all mails to
-    /// ops@…" is a request, not a poisoned tool).
-    fn extension_text(&self, kind: SourceKind, text: &str) -> Option<Range<usize>> {
-        if !matches!(kind, SourceKind::UserText | SourceKind::System) {
-            return None;
-        }
-        let start = self.extension_markers.iter().filter_map(|marker| marker.find(text.as_bytes())).min()?;
-        let end = match self.reminder_end.rfind(text.as_bytes()) {
-            Some(end) if end > start => end,
-            _ => text.len(),
-        };
-        Some(start..end)
     }
 
     /// [`Scanner::scan_text`] without the extensions' text.
@@ -728,18 +699,6 @@ fn quick_checks(defs: &[DetectorDef]) -> Result<(Vec<usize>, Vec<QuickCheck>), D
     let checks = sets.iter().map(|patterns| QuickCheck::new(patterns)).collect::<Result<Vec<_>, DetectionError>>()?;
     Ok((index, checks))
 }
-
-/// Where Claude Code hands the model text written by the extensions a user installed, as
-/// freely as a tool description and as able to carry a poisoned instruction:
-/// - the `instructions` of the MCP servers it is connected to, one part per server, in a
-///   `<system-reminder>` of the first user turn (earlier versions: a section of the
-///   system prompt);
-/// - the catalogue of skills (plugins' included), each with its author's description, in
-///   another reminder of that turn.
-const EXTENSION_TEXT_MARKERS: [&str; 2] =
-    ["# MCP Server Instructions", "The following skills are available for use with the Skill tool"];
-/// The end of a `<system-reminder>`.
-const SYSTEM_REMINDER_END: &str = "</system-reminder>";
 
 /// Injection and jailbreak detectors: the ones rerun on the letter-spaced view.
 fn is_instruction_detector(def: &DetectorDef) -> bool {
