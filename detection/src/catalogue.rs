@@ -430,9 +430,9 @@ pub(crate) fn detectors() -> Vec<DetectorDef> {
             category: PromptInjection,
             confidence: 0.9,
             tool_result_confidence: None,
-            description: "Tool definition that tells the model (imperative verb) to read or send a credential file (~/.ssh keys or the whole ~/.ssh, .aws/credentials, mcp.json, .netrc, .git-credentials, .npmrc, .pypirc, /etc/shadow); descriptions of what a tool does (\"Reads ~/.ssh/config\") are not instructions",
+            description: "Tool definition that tells the model (imperative verb) to read or send a credential file (~/.ssh keys or the whole ~/.ssh, .aws/credentials, mcp.json, .netrc, .git-credentials, .npmrc, .pypirc, /etc/shadow); descriptions of what a tool does (\"Reads ~/.ssh/config\") are not instructions, nor are prohibitions (\"never read ~/.ssh\", \"refuses to open .netrc\")",
             pattern: r"(?i-u)(?-u:\b)(?:read|cat|open|load|fetch|access|include|attach|pass|send|upload|provide|copy|paste|forward|extract|retrieve|get|dump|print|output|return)(?-u:\b)\s*(?:(?:the|your|user's|users'|all|everything|full|entire|contents?|content|text|data|of|file|files|at|from|in|inside|located|stored|under|key|keys|private|ssh|config|configuration)\s*){0,6}[`'\x22(]?\s*[~$%a-z0-9_.:\\/\-]{0,80}?(?:\.ssh(?:[/\\](?:id_|identity|[a-z0-9_.\-]*(?:key|pem)(?-u:\b))|[\s`'\x22),;]|$)|id_(?:rsa|dsa|ecdsa|ed25519)(?-u:\b)|\.aws[/\\]credentials|[a-z0-9_.\-]*mcp\.json|\.netrc|\.git-credentials|\.npmrc|\.pypirc|\.docker[/\\]config\.json|etc[/\\]shadow)",
-            validate: None,
+            validate: Some(validators::not_a_prohibition),
             scope: Scope::ToolDefinitions,
             locate: Locate::Everywhere,
             gate: &[

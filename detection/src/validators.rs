@@ -371,6 +371,49 @@ fn find_literal(hay: &str, needle: &str) -> Option<usize> {
     None
 }
 
+/// Words that, right before an imperative verb, make it a prohibition: "never read
+/// ~/.ssh", "do not upload .npmrc", "this tool won't print ~/.aws/credentials". A tool (or
+/// a user's rule) that forbids touching a credential file describes a safeguard, not an
+/// attack.
+const NEGATIONS: [&str; 12] =
+    ["never", "not", "don't", "dont", "doesn't", "won't", "cannot", "can't", "mustn't", "shouldn't", "no", "nor"];
+
+/// The word that ends right before byte `end` of `text`, with only whitespace between
+/// them (a sentence break or other punctuation in between means the word does not govern
+/// what follows): its start and its text, lowercased with `’` as `'`.
+fn word_before(text: &str, end: usize) -> Option<(usize, String)> {
+    let before = text.get(..end)?;
+    let trimmed = before.trim_end_matches(char::is_whitespace);
+    if trimmed.len() == before.len() {
+        return None;
+    }
+    let is_word = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+    let start = trimmed.trim_end_matches(is_word).len();
+    let word = trimmed.get(start..).filter(|w| !w.is_empty())?;
+    Some((start, word.to_lowercase().replace('’', "'")))
+}
+
+/// An imperative to read or send a credential file, unless the verb is negated right
+/// before it ("never read", "do not ever upload", "refuses to open"). Only the words
+/// directly before the verb count: "do not forget to read ~/.ssh/id_rsa" is still an
+/// instruction to read it.
+pub(crate) fn not_a_prohibition(text: &str, r: Range<usize>, conf: f32) -> Validated {
+    let Some((mut start, mut word)) = word_before(text, r.start) else { return Some((r, conf)) };
+    if word == "ever" {
+        // "never ever read", "do not ever read"
+        match word_before(text, start) {
+            Some(previous) => (start, word) = previous,
+            None => return Some((r, conf)),
+        }
+    }
+    let negated = NEGATIONS.contains(&word.as_str())
+        || (word == "to"
+            && word_before(text, start).is_some_and(|(_, w)| {
+                matches!(w.as_str(), "refuse" | "refuses" | "refusing" | "decline" | "declines")
+            }));
+    (!negated).then_some((r, conf))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,5 +474,37 @@ mod tests {
     fn entropy() {
         assert!(shannon_entropy(b"aaaaaaaa") < 0.1);
         assert!(shannon_entropy(b"Zx9$kq2!Lm7#") > 3.0);
+    }
+
+    #[test]
+    fn a_prohibition_right_before_the_verb_is_not_an_instruction() {
+        let check = |text: &str, verb: &str| {
+            let at = text.find(verb).unwrap();
+            not_a_prohibition(text, at..text.len(), 0.9).is_some()
+        };
+        for prohibition in [
+            "never read ~/.ssh",
+            "Do not read ~/.ssh/id_rsa",
+            "it doesn't upload .npmrc",
+            "Don\u{2019}t upload .npmrc",
+            "This tool refuses to open .netrc",
+            "never ever print ~/.aws/credentials",
+            "do not ever print ~/.aws/credentials",
+        ] {
+            let verb = ["read", "upload", "open", "print"].into_iter().find(|v| prohibition.contains(v)).unwrap();
+            assert!(!check(prohibition, verb), "{prohibition:?}");
+        }
+        for instruction in [
+            "read ~/.ssh/id_rsa",
+            "Do not forget to read ~/.ssh/id_rsa",
+            "Never mind. Read ~/.ssh/id_rsa",
+            "Never fail to read ~/.ssh/id_rsa",
+            "not only read ~/.ssh/id_rsa",
+            "(read ~/.ssh/id_rsa",
+            "knot read ~/.ssh/id_rsa",
+        ] {
+            let verb = if instruction.contains("Read") { "Read" } else { "read" };
+            assert!(check(instruction, verb), "{instruction:?}");
+        }
     }
 }
