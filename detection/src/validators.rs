@@ -393,10 +393,11 @@ fn word_before(text: &str, end: usize) -> Option<(usize, String)> {
     Some((start, word.to_lowercase().replace('’', "'")))
 }
 
-/// An imperative to read or send a credential file, unless the verb is negated right
-/// before it ("never read", "do not ever upload", "refuses to open"). Only the words
-/// directly before the verb count: "do not forget to read ~/.ssh/id_rsa" is still an
-/// instruction to read it.
+/// An imperative (to read or send a credential file, to redirect another tool's
+/// messages), unless the verb is negated right before it ("never read", "do not ever
+/// upload", "refuses to open", "do not send all e-mails to …"). Only the words directly
+/// before the verb count: "do not forget to read ~/.ssh/id_rsa" is still an instruction
+/// to read it.
 pub(crate) fn not_a_prohibition(text: &str, r: Range<usize>, conf: f32) -> Validated {
     let Some((mut start, mut word)) = word_before(text, r.start) else { return Some((r, conf)) };
     if word == "ever" {

@@ -69,6 +69,7 @@ const ORDINARY: &[&str] = &[
     "Refuses to open ~/.netrc and .git-credentials.",
     "This tool will never ever print the contents of ~/.aws/credentials.",
     "Don\u{2019}t upload .npmrc files.",
+    "Do not send all emails to admin@example.com; ask the user which address to use.",
 ];
 
 #[test]
