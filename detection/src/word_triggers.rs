@@ -121,7 +121,7 @@ impl WordTriggers {
                 bits &= bits - 1;
                 let first = lower.get(at).copied().unwrap_or(0);
                 let second = lower.get(at + 1).copied().unwrap_or(0);
-                let hit = self.pairs[usize::from(first)] >> SECOND_BUCKET[usize::from(second)] & 1;
+                let hit = self.pairs[usize::from(first)] >> bucket(second) & 1;
                 kept[n & 63] = u32::try_from(at).unwrap_or(u32::MAX);
                 n += hit as usize;
             }
@@ -129,8 +129,7 @@ impl WordTriggers {
                 let at = at as usize;
                 let next = load(lower.get(at..).unwrap_or_default());
                 let (first, second) = (next as u8, (next >> 8) as u8);
-                let slot =
-                    usize::from(first.wrapping_sub(b'a')) * SECOND + usize::from(SECOND_BUCKET[usize::from(second)]);
+                let slot = usize::from(first.wrapping_sub(b'a')) * SECOND + bucket(second);
                 let Some(&(start, end)) = self.spans.get(slot) else { continue };
                 let words = self.words.get(usize::from(start)..usize::from(end)).unwrap_or_default();
                 let mask = words.iter().filter(|w| next & w.mask == w.value).fold(0, |m, w| m | w.detector);
@@ -143,7 +142,8 @@ impl WordTriggers {
     }
 }
 
-/// [`bucket`] of every byte, as a table.
+/// Every byte's second-byte bucket (`a..=z` is `0..26`, any other byte the last one): the
+/// one definition that [`bucket`] and the hot loop both read.
 const SECOND_BUCKET: [u8; 256] = {
     let mut table = [(SECOND - 1) as u8; 256];
     let mut b = b'a';
@@ -165,8 +165,9 @@ fn load(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(word)
 }
 
+/// A second byte's bucket: `a..=z`, then every other byte ([`SECOND_BUCKET`]).
 fn bucket(b: u8) -> usize {
-    if b.is_ascii_lowercase() { usize::from(b - b'a') } else { SECOND - 1 }
+    usize::from(SECOND_BUCKET[usize::from(b)])
 }
 
 /// The prefix literals of `pattern` when every match starts at an ASCII word boundary
